@@ -1,0 +1,1 @@
+public enum SlipwayCommand { public static func main() async {} }

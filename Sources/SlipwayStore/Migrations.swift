@@ -1,0 +1,214 @@
+import Foundation
+import SlipwayCore
+import SQLKit
+
+/// A named, append-only schema change. Never edit or reorder a released migration: add a new one.
+struct Migration: Sendable {
+    let name: String
+    /// Statements for each engine. Most are shared; types differ only where the engines do.
+    let statements: @Sendable (SQLBackendKind) -> [String]
+}
+
+/// The schema, in order. The names are stored in `slipway_migrations` once applied.
+enum Schema {
+    static let migrations: [Migration] = [
+        Migration(name: "0001_identity") { _ in
+            [
+                """
+                CREATE TABLE teams (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    description TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE principals (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    kind TEXT NOT NULL CHECK (kind IN ('user', 'service_account')),
+                    owner_team_id TEXT REFERENCES teams(id),
+                    platform_admin BIGINT NOT NULL CHECK (platform_admin IN (0, 1)),
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE memberships (
+                    team_id TEXT NOT NULL REFERENCES teams(id),
+                    principal_id TEXT NOT NULL REFERENCES principals(id),
+                    role TEXT NOT NULL CHECK (role IN ('viewer', 'developer', 'reviewer', 'admin')),
+                    created_at BIGINT NOT NULL,
+                    PRIMARY KEY (team_id, principal_id)
+                )
+                """,
+                "CREATE INDEX memberships_principal ON memberships (principal_id)",
+                """
+                CREATE TABLE api_keys (
+                    id TEXT PRIMARY KEY,
+                    principal_id TEXT NOT NULL REFERENCES principals(id),
+                    name TEXT NOT NULL,
+                    secret_hash TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT,
+                    revoked_at BIGINT,
+                    last_used_at BIGINT
+                )
+                """,
+                "CREATE INDEX api_keys_principal ON api_keys (principal_id)",
+            ]
+        },
+        Migration(name: "0002_artifacts") { _ in
+            [
+                """
+                CREATE TABLE artifacts (
+                    digest TEXT PRIMARY KEY,
+                    size BIGINT NOT NULL CHECK (size >= 0),
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE team_artifacts (
+                    team_id TEXT NOT NULL REFERENCES teams(id),
+                    digest TEXT NOT NULL REFERENCES artifacts(digest),
+                    uploaded_at BIGINT NOT NULL,
+                    PRIMARY KEY (team_id, digest)
+                )
+                """,
+                "CREATE INDEX team_artifacts_digest ON team_artifacts (digest)",
+            ]
+        },
+        Migration(name: "0003_model_registry") { _ in
+            [
+                """
+                CREATE TABLE models (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id),
+                    name TEXT NOT NULL,
+                    description TEXT NOT NULL,
+                    latest_version BIGINT NOT NULL DEFAULT 0,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL,
+                    UNIQUE (team_id, name)
+                )
+                """,
+                """
+                CREATE TABLE model_versions (
+                    model_id TEXT NOT NULL REFERENCES models(id),
+                    version BIGINT NOT NULL CHECK (version > 0),
+                    artifact_digest TEXT NOT NULL REFERENCES artifacts(digest),
+                    artifact_size BIGINT NOT NULL,
+                    format TEXT NOT NULL,
+                    signature TEXT,
+                    parameters TEXT NOT NULL,
+                    metrics TEXT NOT NULL,
+                    dataset_version TEXT,
+                    training_job TEXT,
+                    source_code TEXT,
+                    description TEXT NOT NULL,
+                    model_card TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    created_by TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    PRIMARY KEY (model_id, version)
+                )
+                """,
+                "CREATE INDEX model_versions_artifact ON model_versions (artifact_digest)",
+                """
+                CREATE TABLE model_aliases (
+                    model_id TEXT NOT NULL,
+                    alias TEXT NOT NULL,
+                    version BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL,
+                    PRIMARY KEY (model_id, alias),
+                    FOREIGN KEY (model_id, version) REFERENCES model_versions (model_id, version)
+                )
+                """,
+                """
+                CREATE TABLE model_tags (
+                    model_id TEXT NOT NULL REFERENCES models(id),
+                    key TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    PRIMARY KEY (model_id, key)
+                )
+                """,
+                """
+                CREATE TABLE version_tags (
+                    model_id TEXT NOT NULL,
+                    version BIGINT NOT NULL,
+                    key TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    PRIMARY KEY (model_id, version, key),
+                    FOREIGN KEY (model_id, version) REFERENCES model_versions (model_id, version)
+                )
+                """,
+            ]
+        },
+        Migration(name: "0004_audit_log") { _ in
+            [
+                """
+                CREATE TABLE audit_log (
+                    seq BIGINT PRIMARY KEY,
+                    at BIGINT NOT NULL,
+                    actor TEXT NOT NULL,
+                    team_id TEXT,
+                    action TEXT NOT NULL,
+                    target TEXT NOT NULL,
+                    request_id TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX audit_log_team ON audit_log (team_id, seq)",
+                """
+                CREATE TABLE audit_head (
+                    id BIGINT PRIMARY KEY CHECK (id = 1),
+                    seq BIGINT NOT NULL,
+                    hash TEXT NOT NULL
+                )
+                """,
+                "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '\(AuditChainGenesis.value)')",
+            ]
+        },
+    ]
+}
+
+enum AuditChainGenesis {
+    static let value = String(repeating: "0", count: 64)
+}
+
+/// Applies pending migrations in one transaction, under an advisory lock on PostgreSQL so that
+/// replicas starting together do not race.
+struct Migrator {
+    let kind: SQLBackendKind
+
+    func migrate(_ database: SlipwayDatabase) async throws {
+        let kind = self.kind
+        try await database.transaction { db in
+            if kind == .postgres {
+                try await db.raw("SELECT pg_advisory_xact_lock(\(bind: Int64(0x5119_3A7))::bigint)").run()
+            }
+            try await db.raw(
+                "CREATE TABLE IF NOT EXISTS slipway_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)"
+            ).run()
+            let applied = Set(
+                try await db.raw("SELECT name FROM slipway_migrations").all().map {
+                    try $0.decode(column: "name", as: String.self)
+                })
+            let known = Set(Schema.migrations.map(\.name))
+            if let unknown = applied.subtracting(known).sorted().first {
+                throw SlipwayError(
+                    .internal, code: "schema_too_new",
+                    "the database has migration '\(unknown)' that this Slipway does not know: upgrade Slipway")
+            }
+            for migration in Schema.migrations where !applied.contains(migration.name) {
+                for statement in migration.statements(kind) {
+                    try await db.raw("\(unsafeRaw: statement)").run()
+                }
+                try await db.raw(
+                    "INSERT INTO slipway_migrations (name, applied_at) VALUES (\(bind: migration.name), \(bind: Date().milliseconds))"
+                ).run()
+            }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+import SlipwayCLI
+await SlipwayCommand.main()
