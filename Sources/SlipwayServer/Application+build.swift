@@ -70,8 +70,8 @@ public func buildRouter(platform: SlipwayPlatform, configuration: ServerConfigur
 
 /// The composition root: the HTTP application with the database and background services.
 ///
-/// Services shut down in reverse order on SIGTERM: the HTTP server stops accepting and finishes
-/// in-flight requests first, then GC stops, then the database closes.
+/// On SIGTERM the HTTP server stops accepting and finishes in-flight requests, then GC stops. The
+/// database must be running around it (``SlipwayDatabase/withRunning(_:)``) and closes last.
 public func buildApplication(
     platform: SlipwayPlatform, configuration: ServerConfiguration, logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
@@ -83,7 +83,7 @@ public func buildApplication(
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "slipway"),
-        services: [platform.database, gc],
+        services: [gc],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
 }

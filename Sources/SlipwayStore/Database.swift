@@ -106,6 +106,22 @@ public final class SlipwayDatabase: Service, Sendable {
         try await backend.run()
     }
 
+    /// Runs the database (``run()``) around `body`, then stops it: for the server's whole life, a
+    /// command-line task, or a test. `run()` may be called once per database.
+    public func withRunning<R: Sendable>(_ body: @Sendable () async throws -> R) async throws -> R {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.run() }
+            do {
+                let result = try await body()
+                group.cancelAll()
+                return result
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+        }
+    }
+
     /// Applies pending migrations. Safe to call from several replicas at once.
     public func migrate() async throws {
         try await Migrator(kind: kind).migrate(self)

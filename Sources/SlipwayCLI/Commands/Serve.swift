@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import SlipwayServer
+import SlipwayStore
+
+/// `slipway serve`: runs the platform server until SIGTERM or SIGINT.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Slipway server.",
+        discussion: """
+            Data lives under --home (default $SLIPWAY_HOME or ./.slipway): the SQLite database and the artifacts.
+            On first start with an empty store a platform admin key is printed once; set $SLIPWAY_ADMIN_KEY
+            (from 'slipway keys generate') to choose it instead.
+            """)
+
+    @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
+    @Option(help: "Port to listen on (0 picks a free one).") var port: Int = 8080
+    @Option(help: "Data directory (default: $SLIPWAY_HOME or ./.slipway).") var home: String?
+    @Option(help: "Metadata database: an SQLite path or postgres://user:pass@host:port/db (default: $SLIPWAY_DATABASE or HOME/slipway.sqlite).")
+    var database: String?
+    @Option(help: "Largest accepted artifact in bytes.") var maxArtifactBytes: Int64 = 2 * 1024 * 1024 * 1024
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let homePath = home ?? environment["SLIPWAY_HOME"] ?? ".slipway"
+        let homeURL = URL(fileURLWithPath: homePath, isDirectory: true).standardizedFileURL
+        try FileManager.default.createDirectory(at: homeURL, withIntermediateDirectories: true)
+        var settings = ServerConfiguration(
+            home: homeURL, database: try (database ?? environment["SLIPWAY_DATABASE"]).map(DatabaseLocation.init(parsing:)))
+        settings.host = host
+        settings.port = port
+        settings.maxArtifactBytes = maxArtifactBytes
+        settings.initialAdminKey = environment["SLIPWAY_ADMIN_KEY"]
+        let configuration = settings
+
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "slipway")
+
+        let platform = try await SlipwayPlatform.open(configuration, logger: logger, metrics: registry)
+        try await platform.database.withRunning {
+            try await platform.database.migrate()
+            if let token = try await platform.bootstrapAdmin(presetKey: configuration.initialAdminKey) {
+                if configuration.initialAdminKey == nil {
+                    print(
+                        """
+                        ================================================================
+                        First start: created platform admin 'admin'. Its API key, shown only now:
+
+                            \(token)
+
+                        Save it, then: slipway login --server http://\(host):\(port) --key <key>
+                        ================================================================
+                        """)
+                } else {
+                    print("First start: installed $SLIPWAY_ADMIN_KEY as the platform admin 'admin' key.")
+                }
+            }
+            logger.info("starting", metadata: ["database": "\(configuration.database)", "home": "\(homeURL.path)"])
+            let app = buildApplication(platform: platform, configuration: configuration, logger: logger) { port in
+                print("Slipway listening on http://\(configuration.host):\(port)")
+            }
+            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        }
+    }
+}

@@ -1,1 +1,0 @@
-public enum SlipwayCommand { public static func main() async {} }
