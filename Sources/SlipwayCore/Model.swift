@@ -258,7 +258,9 @@ public struct PageRequest: Sendable, Equatable {
         }
         self.limit = limit
         if let cursor {
-            guard let data = Data(base64URL: cursor), let text = String(data: data, encoding: .utf8), !text.isEmpty
+            // Issued positions never hold NUL, which PostgreSQL text cannot store: refuse it here, not as a 500.
+            guard let data = Data(base64URL: cursor), let text = String(data: data, encoding: .utf8), !text.isEmpty,
+                !text.contains("\u{0}")
             else { throw .badRequest("cursor is not one this server issued; start again without it", code: "invalid_cursor") }
             self.after = text
         } else {

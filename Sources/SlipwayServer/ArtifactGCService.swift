@@ -11,6 +11,11 @@ struct ArtifactGCService: Service {
     let logger: Logger
 
     func run() async throws {
+        // Sleeping must end on graceful shutdown, not only on cancellation.
+        try? await cancelWhenGracefulShutdown { await self.loop() }
+    }
+
+    func loop() async {
         repeat {
             do {
                 let report = try await artifacts.collectGarbage(now: Date(), unreferencedAge: unreferencedRetention)
@@ -26,6 +31,6 @@ struct ArtifactGCService: Service {
                 logger.error("artifact garbage collection failed", metadata: ["error": "\(error)"])
             }
             try? await Task.sleep(for: interval)
-        } while !Task.isCancelled && !Task.isShuttingDownGracefully
+        } while !Task.isCancelled
     }
 }

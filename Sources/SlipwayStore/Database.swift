@@ -101,7 +101,8 @@ public final class SlipwayDatabase: Service, Sendable {
         try await backend.read(body)
     }
 
-    /// Keeps the connection pool alive until graceful shutdown or cancellation.
+    /// Keeps the connection pool alive until graceful shutdown or cancellation. Prefer
+    /// ``withRunning(_:)``, which also closes the database afterwards.
     public func run() async throws {
         try await backend.run()
     }
@@ -109,17 +110,17 @@ public final class SlipwayDatabase: Service, Sendable {
     /// Runs the database (``run()``) around `body`, then stops it: for the server's whole life, a
     /// command-line task, or a test. `run()` may be called once per database.
     public func withRunning<R: Sendable>(_ body: @Sendable () async throws -> R) async throws -> R {
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        let outcome: Result<R, any Error> = await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.run() }
+            defer { group.cancelAll() }
             do {
-                let result = try await body()
-                group.cancelAll()
-                return result
+                return .success(try await body())
             } catch {
-                group.cancelAll()
-                throw error
+                return .failure(error)
             }
         }
+        try await backend.shutdown()
+        return try outcome.get()
     }
 
     /// Applies pending migrations. Safe to call from several replicas at once.
@@ -133,6 +134,8 @@ protocol SQLBackend: Sendable {
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
     func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
     func run() async throws
+    /// Releases connections once ``run()`` has returned.
+    func shutdown() async throws
 }
 
 /// SQLite: one connection, serialised by an async lock. WAL mode, full fsync on commit.
@@ -182,7 +185,11 @@ final class SQLiteBackend: SQLBackend {
 
     func run() async throws {
         try? await gracefulShutdown()
-        try await lock.withLock { try await self.connection.close() }
+    }
+
+    func shutdown() async throws {
+        // The future-based close is not cut short when the calling task is cancelled.
+        try await lock.withLock { try await self.connection.close().get() }
     }
 }
 
@@ -217,8 +224,14 @@ final class PostgresBackend: SQLBackend {
     }
 
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        try await client.withTransaction(logger: logger) { connection in
-            try await body(connection.sql(queryLogLevel: .trace))
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                try await body(connection.sql(queryLogLevel: .trace))
+            }
+        } catch let error as PostgresTransactionError {
+            // postgres-nio wraps every failure; rethrow the cause (a SlipwayError, a unique violation)
+            // so callers see the same errors as on SQLite.
+            throw error.closureError ?? error.beginError ?? error.commitError ?? error
         }
     }
 
@@ -231,6 +244,8 @@ final class PostgresBackend: SQLBackend {
     func run() async throws {
         await client.run()
     }
+
+    func shutdown() async throws {}
 }
 
 /// A FIFO async mutex: SQLite's single connection must not interleave two transactions.

@@ -53,7 +53,7 @@ struct Serve: AsyncParsableCommand {
             try await platform.database.migrate()
             if let token = try await platform.bootstrapAdmin(presetKey: configuration.initialAdminKey) {
                 if configuration.initialAdminKey == nil {
-                    print(
+                    printNow(
                         """
                         ================================================================
                         First start: created platform admin 'admin'. Its API key, shown only now:
@@ -64,14 +64,19 @@ struct Serve: AsyncParsableCommand {
                         ================================================================
                         """)
                 } else {
-                    print("First start: installed $SLIPWAY_ADMIN_KEY as the platform admin 'admin' key.")
+                    printNow("First start: installed $SLIPWAY_ADMIN_KEY as the platform admin 'admin' key.")
                 }
             }
             logger.info("starting", metadata: ["database": "\(configuration.database)", "home": "\(homeURL.path)"])
             let app = buildApplication(platform: platform, configuration: configuration, logger: logger) { port in
-                print("Slipway listening on http://\(configuration.host):\(port)")
+                printNow("Slipway listening on http://\(configuration.host):\(port)")
             }
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         }
     }
+}
+
+/// Writes a line to standard output at once (print is block-buffered when piped to a log file).
+func printNow(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }

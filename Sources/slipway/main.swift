@@ -1,2 +1,0 @@
-import SlipwayCLI
-await SlipwayCommand.main()
