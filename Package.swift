@@ -76,6 +76,9 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "SlipwayCLITests", dependencies: ["SlipwayCLI"]),
+        .testTarget(
+            name: "SlipwayCLITests",
+            dependencies: ["SlipwayCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
     ]
 )

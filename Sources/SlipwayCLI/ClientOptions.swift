@@ -59,14 +59,13 @@ struct ProfileStore: Codable {
         return home + "/.slipway/config.json"
     }
 
-    static func load() throws -> ProfileStore {
+    static func load(from path: String = ProfileStore.path) throws -> ProfileStore {
         guard let data = FileManager.default.contents(atPath: path) else { return ProfileStore() }
         return try JSONDecoder().decode(ProfileStore.self, from: data)
     }
 
     /// Writes the file with 0600 permissions from the start (never world-readable, not even briefly).
-    func save() throws {
-        let path = Self.path
+    func save(to path: String = ProfileStore.path) throws {
         let directory = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

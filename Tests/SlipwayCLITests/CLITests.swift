@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import SlipwayCore
+import SlipwayServer
+import SlipwayStore
+import Testing
+
+@testable import SlipwayCLI
+
+@Suite("CLI")
+struct CLITests {
+    @Test("login profiles are written with mode 0600 and read back")
+    func profileFilePermissions() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("config.json").path
+        var store = ProfileStore()
+        store.profiles["default"] = .init(server: "http://127.0.0.1:8080", key: "slw_secret", team: "fraud")
+        try store.save(to: path)
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        #expect(try ProfileStore.load(from: path).profiles["default"]?.team == "fraud")
+        // Saving again keeps the mode.
+        try store.save(to: path)
+        #expect(
+            ((try FileManager.default.attributesOfItem(atPath: path))[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+    }
+
+    @Test("server errors map to stable exit codes and carry the server's message")
+    func exitCodes() {
+        let body = Data(#"{"error":{"code":"model_not_found","message":"model 'x' not found in this team"}}"#.utf8)
+        let failure = APIClient.failure(status: 404, body: body)
+        #expect(failure.exitCode == ExitCodes.notFound)
+        #expect(failure.message.contains("model 'x' not found"))
+        #expect(APIClient.failure(status: 401, body: Data()).exitCode == ExitCodes.auth)
+        #expect(APIClient.failure(status: 409, body: Data()).exitCode == ExitCodes.conflict)
+        #expect(APIClient.failure(status: 422, body: Data()).exitCode == ExitCodes.refused)
+        #expect(APIClient.failure(status: 503, body: Data()).exitCode == ExitCodes.server)
+    }
+
+    @Test("KEY=VALUE options parse, and malformed ones are refused")
+    func keyValueParsing() throws {
+        #expect(try keyValues(["a=1", "b=x=y"], what: "tag") == ["a": "1", "b": "x=y"])
+        #expect(throws: CLIFailure.self) { try keyValues(["novalue"], what: "tag") }
+    }
+
+    @Test("tables align columns")
+    func tables() {
+        let text = Output.table(["NAME", "V"], [["a", "1"], ["longer", "22"]])
+        #expect(text == "NAME    V\na       1\nlonger  22")
+    }
+
+    @Test("the quickstart runs end to end through the CLI against a live server")
+    func quickstartThroughCLI() async throws {
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-cli-e2e-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: home) }
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        var configuration = ServerConfiguration(home: home, database: .sqlite(path: home.appendingPathComponent("db.sqlite").path))
+        configuration.port = 0
+        let settings = configuration
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let quiet = logger
+        let platform = try await SlipwayPlatform.open(settings, logger: quiet)
+        let modelFile = home.appendingPathComponent("model.json").path
+        try Data(#"{"learner":{"attributes":{}},"version":[2,1,0]}"#.utf8).write(to: URL(fileURLWithPath: modelFile))
+
+        try await platform.database.withRunning {
+            try await platform.database.migrate()
+            let admin = try #require(try await platform.bootstrapAdmin(presetKey: nil))
+            let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+            let app = buildApplication(platform: platform, configuration: settings, logger: quiet) { port in
+                portContinuation.yield(port)
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await app.run() }
+                var ports = portStream.makeAsyncIterator()
+                let port = try #require(await ports.next())
+                let server = ["--server", "http://127.0.0.1:\(port)", "--key", admin, "--output", "json"]
+
+                func run(_ arguments: [String]) async throws {
+                    var command = try SlipwayCommand.parseAsRoot(arguments)
+                    if var asyncCommand = command as? any AsyncParsableCommand {
+                        try await asyncCommand.run()
+                    } else {
+                        try command.run()
+                    }
+                }
+                try await run(["teams", "create", "fraud"] + server)
+                try await run(["models", "create", "fraud-detector", "--team", "fraud", "--tag", "owner=alice"] + server)
+                try await run(
+                    ["versions", "create", "fraud-detector", "--team", "fraud", "--file", modelFile, "--metric", "auc=0.93",
+                     "--dataset-version", "transactions@3"] + server)
+                try await run(["aliases", "set", "fraud-detector", "champion", "1", "--team", "fraud"] + server)
+
+                let team = try #require(try await platform.identity.team(named: "fraud"))
+                let model = try #require(try await platform.registry.model(team: team.id, name: "fraud-detector"))
+                #expect(model.aliases == ["champion": 1])
+                #expect(model.tags == ["owner": "alice"])
+                let version = try #require(try await platform.registry.version(team: team.id, model: "fraud-detector", version: 1))
+                #expect(version.format == .xgboostJSON)
+                #expect(version.metrics == ["auc": 0.93])
+                #expect(version.lineage.datasetVersion == "transactions@3")
+
+                await #expect(throws: (any Error).self) {
+                    try await run(["models", "show", "missing", "--team", "fraud"] + server)
+                }
+                group.cancelAll()
+            }
+        }
+    }
+}
