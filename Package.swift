@@ -68,11 +68,28 @@ let package = Package(
         .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore"]),
         .testTarget(name: "SlipwayMLTests", dependencies: ["SlipwayML"]),
         .testTarget(name: "SlipwayRuntimeTests", dependencies: ["SlipwayRuntime"]),
-        .testTarget(name: "SlipwayStoreTests", dependencies: ["SlipwayStore"]),
+        .target(
+            name: "SlipwayTestSupport",
+            dependencies: [
+                "SlipwayStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
+            path: "Tests/SlipwayTestSupport"
+        ),
+        .testTarget(
+            name: "SlipwayStoreTests",
+            dependencies: [
+                "SlipwayStore", "SlipwayTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ]
+        ),
         .testTarget(
             name: "SlipwayServerTests",
             dependencies: [
-                "SlipwayServer",
+                "SlipwayServer", "SlipwayTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

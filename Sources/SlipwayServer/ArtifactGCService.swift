@@ -27,6 +27,8 @@ struct ArtifactGCService: Service {
                             "unreferenced": "\(report.unreferencedArtifacts)",
                         ])
                 }
+            } catch is CancellationError {
+                return
             } catch {
                 logger.error("artifact garbage collection failed", metadata: ["error": "\(error)"])
             }

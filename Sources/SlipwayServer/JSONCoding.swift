@@ -37,11 +37,37 @@ enum JSONCoding {
         guard buffer.readableBytes > 0 else {
             throw SlipwayError.badRequest("the request needs a JSON body", code: "invalid_json")
         }
+        if containsNULEscape(buffer.readableBytesView) {
+            throw SlipwayError.badRequest("strings must not contain NUL characters (\\u0000)", code: "invalid_json")
+        }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
         } catch let error as DecodingError {
             throw SlipwayError.badRequest(describe(error), code: "invalid_json")
         }
+    }
+
+    /// Whether JSON text holds a `\u0000` escape (NUL cannot be stored in PostgreSQL text and has no
+    /// business in names or descriptions). An escaped backslash before `u0000` is not an escape.
+    static func containsNULEscape(_ bytes: ByteBufferView) -> Bool {
+        let pattern = Array("u0000".utf8)
+        var backslashes = 0
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\\") {
+                backslashes += 1
+            } else {
+                if backslashes % 2 == 1, byte == UInt8(ascii: "u"), bytes.endIndex - index >= 5,
+                    zip(bytes[index..<index + 5], pattern).allSatisfy({ $0 == $1 })
+                {
+                    return true
+                }
+                backslashes = 0
+            }
+            index += 1
+        }
+        return false
     }
 
     static func describe(_ error: DecodingError) -> String {

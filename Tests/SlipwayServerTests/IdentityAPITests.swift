@@ -5,6 +5,7 @@ import NIOCore
 import SlipwayCore
 import SlipwayServer
 import SlipwayStore
+import SlipwayTestSupport
 import Testing
 
 @Suite("Teams, keys and authorisation API")
@@ -23,9 +24,9 @@ struct IdentityAPITests {
         }
     }
 
-    @Test("a revoked key stops working at once; an expired key too")
-    func revocationAndExpiry() async throws {
-        try await TestServer.with { server, client in
+    @Test("a revoked key stops working at once; an expired key too", arguments: await Backend.all)
+    func revocationAndExpiry(backend: Backend) async throws {
+        try await TestServer.with(backend: backend) { server, client in
             let fixture = try await Fixture.make(server, client)
             #expect(try await client.call(.get, "/api/v1/whoami", key: fixture.aliceKey).status == .ok)
             let keys = try await client.call(.get, "/api/v1/keys", key: fixture.aliceKey)
@@ -105,9 +106,9 @@ struct IdentityAPITests {
         }
     }
 
-    @Test("a hand-edited audit row is reported by /api/v1/audit/verify")
-    func auditTamperDetected() async throws {
-        try await TestServer.with { server, client in
+    @Test("a hand-edited audit row is reported by /api/v1/audit/verify", arguments: await Backend.all)
+    func auditTamperDetected(backend: Backend) async throws {
+        try await TestServer.with(backend: backend) { server, client in
             let fixture = try await Fixture.make(server, client)
             _ = try await client.call(.post, "/api/v1/teams/fraud/models", key: fixture.aliceKey, json: ["name": "m"])
             #expect(try await client.call(.get, "/api/v1/audit/verify", key: server.adminKey)["ok"] as? Bool == true)

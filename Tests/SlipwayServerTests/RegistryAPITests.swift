@@ -5,13 +5,14 @@ import NIOCore
 import SlipwayCore
 import SlipwayServer
 import SlipwayStore
+import SlipwayTestSupport
 import Testing
 
 @Suite("Model registry API")
 struct RegistryAPITests {
-    @Test("a developer registers a model, uploads versions, moves an alias, and reads it all back")
-    func quickstartFlow() async throws {
-        try await TestServer.with { server, client in
+    @Test("a developer registers a model, uploads versions, moves an alias, and reads it all back", arguments: await Backend.all)
+    func quickstartFlow(backend: Backend) async throws {
+        try await TestServer.with(backend: backend) { server, client in
             let fixture = try await Fixture.make(server, client)
             let key = fixture.aliceKey
             let created = try await client.call(
@@ -75,9 +76,9 @@ struct RegistryAPITests {
         }
     }
 
-    @Test("another team's model, versions and artifacts answer 404, never data")
-    func crossTeamIsolation() async throws {
-        try await TestServer.with { server, client in
+    @Test("another team's model, versions and artifacts answer 404, never data", arguments: await Backend.all)
+    func crossTeamIsolation(backend: Backend) async throws {
+        try await TestServer.with(backend: backend) { server, client in
             let alice = try await Fixture.make(server, client)
             let bob = try await Fixture.make(server, client, team: "growth", user: "bob")
             _ = try await client.call(.post, "/api/v1/teams/fraud/models", key: alice.aliceKey, json: ["name": "secret"])
@@ -162,9 +163,9 @@ struct RegistryAPITests {
         }
     }
 
-    @Test("bad input gets a 4xx that names the problem")
-    func badInput() async throws {
-        try await TestServer.with(configure: { $0.maxJSONBytes = 2048 }) { server, client in
+    @Test("bad input gets a 4xx that names the problem", arguments: await Backend.all)
+    func badInput(backend: Backend) async throws {
+        try await TestServer.with(backend: backend, configure: { $0.maxJSONBytes = 2048 }) { server, client in
             let fixture = try await Fixture.make(server, client)
             let key = fixture.aliceKey
             let malformed = try await client.call(
@@ -201,6 +202,24 @@ struct RegistryAPITests {
             _ = try await client.call(.post, "/api/v1/teams/fraud/models", key: key, json: ["name": "dup"])
             let duplicate = try await client.call(.post, "/api/v1/teams/fraud/models", key: key, json: ["name": "dup"])
             #expect(duplicate.status == .conflict)
+
+            let nul = try await client.call(
+                .post, "/api/v1/teams/fraud/models", key: key, raw: ByteBuffer(string: #"{"name":"a\u0000b"}"#))
+            #expect(nul.status == .badRequest)
+            let escapedBackslash = try await client.call(
+                .post, "/api/v1/teams/fraud/models", key: key,
+                raw: ByteBuffer(string: #"{"name":"ok-name","description":"C:\\u0000"}"#))
+            #expect(escapedBackslash.status == .created, "an escaped backslash before u0000 is not NUL")
+            for path in [
+                "/api/v1/teams/fraud/models/a%00b", "/api/v1/teams/fr%00aud/models",
+                "/api/v1/keys?principal=a%00b", "/api/v1/teams/fraud/models?q=a%00b",
+                "/api/v1/teams/fraud/models?tag=k%3Dv%00",
+            ] {
+                let reply = try await client.call(.get, path, key: key)
+                #expect([.badRequest, .notFound].contains(reply.status), "\(path) answered \(reply.status)")
+            }
+            let emptyPatch = try await client.call(.patch, "/api/v1/teams/fraud/models/dup/versions/1", key: key, json: [:])
+            #expect(emptyPatch.status == .badRequest)
 
             let noRoute = try await client.call(.get, "/api/v1/nothing-here", key: key)
             #expect(noRoute.status == .notFound)

@@ -7,6 +7,7 @@ import NIOCore
 import SlipwayCore
 import SlipwayServer
 import SlipwayStore
+import SlipwayTestSupport
 import Synchronization
 import Testing
 
@@ -27,15 +28,27 @@ struct TestServer: Sendable {
 
     /// Runs `body` against a fresh server; `.router` needs no socket, `.live` listens on loopback.
     static func with<R: Sendable>(
-        _ setup: TestingSetup = .router, database: DatabaseLocation = .sqliteInMemory,
+        _ setup: TestingSetup = .router, backend: Backend = .sqliteInMemory,
         configure: (inout ServerConfiguration) -> Void = { _ in },
         _ body: @escaping @Sendable (TestServer, any TestClientProtocol) async throws -> R
     ) async throws -> R {
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: home) }
-        var configuration = ServerConfiguration(home: home, database: database)
+        var configuration = ServerConfiguration(home: home)
         configuration.port = 0
         configure(&configuration)
+        let base = configuration
+        return try await backend.withDatabase(in: home) { location in
+            var configuration = base
+            configuration.database = location
+            return try await run(setup, configuration, home, body)
+        }
+    }
+
+    private static func run<R: Sendable>(
+        _ setup: TestingSetup, _ configuration: ServerConfiguration, _ home: URL,
+        _ body: @escaping @Sendable (TestServer, any TestClientProtocol) async throws -> R
+    ) async throws -> R {
         let clock = TestClock()
         var testLogger = Logger(label: "test")
         testLogger.logLevel = .warning

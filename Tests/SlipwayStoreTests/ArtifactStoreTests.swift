@@ -3,6 +3,7 @@ import NIOCore
 import SQLKit
 import SlipwayCore
 import SlipwayStore
+import SlipwayTestSupport
 import Testing
 
 @Suite("Artifact store")

@@ -2,6 +2,7 @@ import Foundation
 import SQLKit
 import SlipwayCore
 import SlipwayStore
+import SlipwayTestSupport
 import Testing
 
 @Suite("Identity store")

@@ -167,7 +167,9 @@ struct IdentityController {
     /// The principal whose keys are meant: the caller itself, or one it may manage (404 otherwise).
     func keyOwner(named name: String?, _ caller: Caller) async throws -> Principal {
         guard let name, name != caller.principal.name else { return caller.principal }
-        guard let principal = try await identity.principal(named: name), mayManageKeys(of: principal, caller) else {
+        guard ResourceName.isValid(name), let principal = try await identity.principal(named: name),
+            mayManageKeys(of: principal, caller)
+        else {
             throw SlipwayError.notFound("principal '\(name)' not found", code: "principal_not_found")
         }
         return principal

@@ -70,11 +70,20 @@ struct RegistryController {
         }
         router.get(RouterPath(models)) { request, context in
             let team = try context.requireTeam()
-            var filter = ModelFilter(nameContains: request.uri.queryParameters.get("q").map { String($0) })
+            var filter = ModelFilter()
+            if let query = request.uri.queryParameters.get("q") {
+                guard query.utf8.count <= 64, query.unicodeScalars.allSatisfy({ $0.value >= 32 }) else {
+                    throw SlipwayError.badRequest("q must be at most 64 printable characters", code: "invalid_query")
+                }
+                filter.nameContains = String(query)
+            }
             if let tag = request.uri.queryParameters.get("tag") {
                 let parts = tag.split(separator: "=", maxSplits: 1)
-                guard parts.count == 2 else {
-                    throw SlipwayError.badRequest("tag filter must be KEY=VALUE", code: "invalid_query")
+                guard parts.count == 2, ResourceName.isValid(String(parts[0])), parts[1].utf8.count <= 1024,
+                    parts[1].unicodeScalars.allSatisfy({ $0.value >= 32 })
+                else {
+                    throw SlipwayError.badRequest(
+                        "tag filter must be KEY=VALUE with a valid tag key and a printable value", code: "invalid_query")
                 }
                 filter.tag = (String(parts[0]), String(parts[1]))
             }
@@ -129,6 +138,9 @@ struct RegistryController {
                         code: "invalid_status")
                 }
                 return status
+            }
+            guard body.description != nil || status != nil else {
+                throw SlipwayError.badRequest("nothing to change: send description and/or status", code: "empty_update")
             }
             let (parent, found) = try await requireVersion(context)
             let updated = try await registry.updateVersion(

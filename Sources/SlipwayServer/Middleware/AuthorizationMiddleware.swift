@@ -37,6 +37,7 @@ struct AuthorizationMiddleware: RouterMiddleware {
             let caller = try await identity.authenticate(token, at: now())
         else { throw SlipwayError.unauthenticated }
         context.caller = caller
+        context.shared.principal = caller.principal.name
         context.logger[metadataKey: "principal"] = .string(caller.principal.name)
 
         switch policy {
@@ -49,7 +50,9 @@ struct AuthorizationMiddleware: RouterMiddleware {
         case .team(let permission):
             let name = context.parameters.get("team") ?? request.uri.queryParameters.get("team").map { String($0) }
             if let name {
-                guard let team = try await identity.team(named: name), caller.isMember(of: team.id) else {
+                guard ResourceName.isValid(name), let team = try await identity.team(named: name),
+                    caller.isMember(of: team.id)
+                else {
                     throw SlipwayError.notFound("team '\(name)' not found", code: "team_not_found")
                 }
                 guard caller.can(permission, in: team.id) else {

@@ -34,7 +34,7 @@ struct RequestLoggingMiddleware: RouterMiddleware {
             metadata: [
                 "method": .string(request.method.rawValue), "path": .string(request.uri.path),
                 "status": .string(status), "duration_ms": .string(String(format: "%.3f", elapsed.milliseconds)),
-                "principal": .string(context.caller?.principal.name ?? "-"),
+                "principal": .string(context.shared.principal ?? "-"),
             ])
         return response
     }
