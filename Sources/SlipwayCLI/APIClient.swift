@@ -31,7 +31,12 @@ struct APIClient: Sendable {
         } catch {
             throw CLIFailure(message: "cannot reach \(baseURL): \(error)", exitCode: ExitCodes.server)
         }
-        let data = Data(buffer: try await response.body.collect(upTo: 64 * 1024 * 1024))
+        let data: Data
+        do {
+            data = Data(buffer: try await response.body.collect(upTo: 64 * 1024 * 1024))
+        } catch {
+            throw CLIFailure(message: "reading the response from \(baseURL) failed: \(error)", exitCode: ExitCodes.server)
+        }
         guard (200..<300).contains(response.status.code) else {
             throw Self.failure(status: Int(response.status.code), body: data)
         }
@@ -42,7 +47,12 @@ struct APIClient: Sendable {
     func download(_ path: String, to destination: String) async throws -> Int64 {
         var request = HTTPClientRequest(url: baseURL.trimmingSuffix("/") + path)
         request.headers.add(name: "Authorization", value: "Bearer \(key)")
-        let response = try await HTTPClient.shared.execute(request, timeout: .hours(2))
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: .hours(2))
+        } catch {
+            throw CLIFailure(message: "cannot reach \(baseURL): \(error)", exitCode: ExitCodes.server)
+        }
         guard response.status.code == 200 else {
             let data = Data(buffer: try await response.body.collect(upTo: 1024 * 1024))
             throw Self.failure(status: Int(response.status.code), body: data)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SlipwayCore
 
 /// The `slipway` command: the server (`serve`) and a thin client of its HTTP API.
 public struct SlipwayCommand: AsyncParsableCommand {
@@ -44,6 +45,14 @@ extension AsyncParsableCommand {
         } catch let failure as CLIFailure {
             FileHandle.standardError.write(Data("error: \(failure.message)\n".utf8))
             throw ExitCode(failure.exitCode)
+        } catch let exit as ExitCode {
+            throw exit
+        } catch let error as SlipwayError {
+            FileHandle.standardError.write(Data("error: \(error.message) (\(error.code))\n".utf8))
+            throw ExitCode(error.kind == .notFound ? ExitCodes.notFound : ExitCodes.refused)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(ExitCodes.refused)
         }
     }
 }

@@ -3,7 +3,8 @@ import Foundation
 /// Who did something, and under which request: passed to every mutating store operation so the
 /// audit entry is written in the same transaction as the change.
 public struct AuditContext: Sendable, Equatable {
-    /// The acting principal's name (or `system` for the server itself).
+    /// The acting principal's name, or `@system` for the server itself (outside the name alphabet,
+    /// so no principal can be mistaken for it).
     public let actor: String
     public let requestID: String
 
@@ -13,7 +14,7 @@ public struct AuditContext: Sendable, Equatable {
     }
 
     public static func system(_ requestID: String = "startup") -> AuditContext {
-        AuditContext(actor: "system", requestID: requestID)
+        AuditContext(actor: "@system", requestID: requestID)
     }
 }
 

@@ -56,7 +56,7 @@ enum APIRoutes {
         APIRoute(method: .put, path: "/api/v1/teams/{team}/models/{model}/aliases/{alias}", policy: .team(.write), summary: "Point an alias at a version", tag: "registry", body: "AliasSet"),
         APIRoute(method: .delete, path: "/api/v1/teams/{team}/models/{model}/aliases/{alias}", policy: .team(.write), summary: "Delete an alias", tag: "registry", success: 204),
         // Audit
-        APIRoute(method: .get, path: "/api/v1/audit", policy: .team(.readAudit), summary: "Audit entries of ?team=NAME (all teams for platform admins)", tag: "audit", query: ["team", "after", "limit"]),
+        APIRoute(method: .get, path: "/api/v1/audit", policy: .team(.readAudit), summary: "Audit entries of ?team=NAME (all teams for platform admins)", tag: "audit", query: ["team", "after", "cursor", "limit"]),
         APIRoute(method: .get, path: "/api/v1/audit/verify", policy: .platformAdmin, summary: "Recompute the audit hash chain", tag: "audit"),
     ]
 

@@ -12,10 +12,10 @@ enum OpenAPIDocument {
                 "responses": responses(route),
             ]
             var parameters: [[String: Any]] = pathParameters(route.path).map { name in
-                ["name": name, "in": "path", "required": true, "schema": pathSchema(name)]
+                ["name": name, "in": "path", "required": true, "schema": pathSchema(name, in: route.path)]
             }
             parameters += route.query.map { name in
-                ["name": name, "in": "query", "required": false, "schema": querySchema(name)]
+                ["name": name, "in": "query", "required": false, "schema": querySchema(name, in: route.path)]
             }
             if !parameters.isEmpty { operation["parameters"] = parameters }
             if let body = route.body {
@@ -61,17 +61,17 @@ enum OpenAPIDocument {
 
     static let namePattern = "^[a-z0-9][a-z0-9._-]{0,63}$"
 
-    static func pathSchema(_ name: String) -> [String: Any] {
+    static func pathSchema(_ name: String, in path: String) -> [String: Any] {
         switch name {
-        case "key": ["type": "string", "pattern": "^key_[0-9a-f]{32}$"]
-        case "version": ["type": "string", "description": "a version number or an alias"]
+        case "key" where path.hasPrefix("/api/v1/keys"): ["type": "string", "pattern": "^key_[0-9a-f]{32}$"]
+        case "version": ["type": "string", "pattern": namePattern, "description": "a version number or an alias"]
         default: ["type": "string", "pattern": namePattern]
         }
     }
 
-    static func querySchema(_ name: String) -> [String: Any] {
+    static func querySchema(_ name: String, in path: String) -> [String: Any] {
         switch name {
-        case "limit": ["type": "integer", "minimum": 1, "maximum": 200]
+        case "limit": ["type": "integer", "minimum": 1, "maximum": path.hasPrefix("/api/v1/audit") ? 1000 : 200]
         case "after": ["type": "integer", "minimum": 0]
         default: ["type": "string"]
         }

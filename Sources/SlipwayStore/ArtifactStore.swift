@@ -100,31 +100,35 @@ public final class ArtifactStore: Sendable {
                 code: "digest_mismatch")
         }
         let finalPath = blobPath(digest)
+        let record = ArtifactRecord(digest: digest, size: size)
+        let total = size
+        let pool = threadPool
         do {
-            try await threadPool.runIfActive { try Self.publish(tempPath, to: finalPath) }
+            // The rows are written first so that, on PostgreSQL, a concurrent garbage collection of the
+            // same digest has either finished (we re-create both) or waits for us; the blob is then
+            // (re)placed inside the same transaction.
+            try await database.transaction { db in
+                try await db.raw(
+                    """
+                    INSERT INTO artifacts (digest, size, created_at) VALUES (\(bind: digest), \(bind: total), \(bind: now.milliseconds))
+                    ON CONFLICT (digest) DO NOTHING
+                    """
+                ).run()
+                try await db.raw(
+                    """
+                    INSERT INTO team_artifacts (team_id, digest, uploaded_at)
+                    VALUES (\(bind: team.rawValue), \(bind: digest), \(bind: now.milliseconds))
+                    ON CONFLICT (team_id, digest) DO UPDATE SET uploaded_at = excluded.uploaded_at
+                    """
+                ).run()
+                try await AuditWriter.append(
+                    db, context: audit, team: team, action: "artifact.upload", target: "artifact:\(digest)",
+                    detail: ["size": String(total)], at: now)
+                try await pool.runIfActive { try Self.publish(tempPath, to: finalPath) }
+            }
         } catch {
             unlink(tempPath)
             throw error
-        }
-        let record = ArtifactRecord(digest: digest, size: size)
-        let total = size
-        try await database.transaction { db in
-            try await db.raw(
-                """
-                INSERT INTO artifacts (digest, size, created_at) VALUES (\(bind: digest), \(bind: total), \(bind: now.milliseconds))
-                ON CONFLICT (digest) DO NOTHING
-                """
-            ).run()
-            try await db.raw(
-                """
-                INSERT INTO team_artifacts (team_id, digest, uploaded_at)
-                VALUES (\(bind: team.rawValue), \(bind: digest), \(bind: now.milliseconds))
-                ON CONFLICT (team_id, digest) DO UPDATE SET uploaded_at = excluded.uploaded_at
-                """
-            ).run()
-            try await AuditWriter.append(
-                db, context: audit, team: team, action: "artifact.upload", target: "artifact:\(digest)",
-                detail: ["size": String(total)], at: now)
         }
         return record
     }
@@ -136,11 +140,8 @@ public final class ArtifactStore: Sendable {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try syncDirectory((directory as NSString).deletingLastPathComponent)
         }
-        if access(finalPath, F_OK) == 0 {
-            // Same content is already stored: keep the existing blob.
-            unlink(tempPath)
-            return
-        }
+        // Always replace: rename is atomic, refreshes the blob's age for garbage collection, and
+        // repairs a blob that was damaged on disk.
         guard rename(tempPath, finalPath) == 0 else {
             throw SlipwayError.internal("could not store artifact (rename failed, errno \(errno))")
         }
@@ -230,11 +231,13 @@ public final class ArtifactStore: Sendable {
                     db, context: .system("gc"), team: nil, action: "artifact.gc", target: "artifacts",
                     detail: ["removed": String(digests.count)], at: now)
             }
-            return digests
+            // Files go last, still inside the transaction: an upload of the same digest waits on
+            // these rows (PostgreSQL) or on the connection (SQLite), and re-places its blob after us.
+            var removed = 0
+            for digest in digests where unlink(self.blobPath(digest)) == 0 { removed += 1 }
+            return removed
         }
-        for digest in removable where unlink(blobPath(digest)) == 0 {
-            report.unreferencedArtifacts += 1
-        }
+        report.unreferencedArtifacts = removable
         let known = Set(
             try await database.read { db in
                 try await db.raw("SELECT digest FROM artifacts").all().map { try $0.decode(column: "digest", as: String.self) }
@@ -309,6 +312,7 @@ public struct ArtifactChunks: AsyncSequence, Sendable {
 }
 
 /// A POSIX file descriptor with the few operations the artifact store needs.
+/// Used by one task at a time (an upload, or one download's iterator).
 final class FileHandleBox: @unchecked Sendable {
     private let fd: Int32
     private var closed = false
@@ -328,7 +332,7 @@ final class FileHandleBox: @unchecked Sendable {
     func write(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            let written = bytes[offset...].withUnsafeBytes { posixWrite(fd, $0.baseAddress, $0.count) }
             if written < 0 {
                 if errno == EINTR { continue }
                 throw SlipwayError.internal("writing artifact failed (errno \(errno))")
@@ -341,7 +345,7 @@ final class FileHandleBox: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {
-            let got = buffer[filled...].withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            let got = buffer[filled...].withUnsafeMutableBytes { posixRead(fd, $0.baseAddress, $0.count) }
             if got < 0 {
                 if errno == EINTR { continue }
                 throw SlipwayError.internal("reading artifact failed (errno \(errno))")
@@ -360,6 +364,33 @@ final class FileHandleBox: @unchecked Sendable {
     func close() {
         guard !closed else { return }
         closed = true
-        _ = Glibc.close(fd)
+        _ = posixClose(fd)
     }
+
+    /// A download abandoned by its client drops its iterator without reaching the end.
+    deinit { close() }
+}
+
+private func posixClose(_ fd: Int32) -> Int32 {
+    #if canImport(Glibc)
+    Glibc.close(fd)
+    #else
+    Darwin.close(fd)
+    #endif
+}
+
+private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.write(fd, buffer, count)
+    #else
+    Darwin.write(fd, buffer, count)
+    #endif
+}
+
+private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.read(fd, buffer, count)
+    #else
+    Darwin.read(fd, buffer, count)
+    #endif
 }

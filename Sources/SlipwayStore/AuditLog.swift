@@ -77,14 +77,27 @@ public struct SQLAuditLogStore: AuditLogStore {
     }
 
     public func verify() async throws -> AuditVerification {
+        // The head is read first and only entries up to it are checked, so writes that commit while
+        // the verification runs are neither missed nor mistaken for tampering.
+        let head = try await database.read { db in
+            try await db.raw("SELECT seq, hash FROM audit_head WHERE id = 1").first()
+        }
+        guard let head else {
+            return AuditVerification(ok: false, checked: 0, firstBrokenSequence: nil, problem: "audit_head is missing")
+        }
+        let headSequence = try head.decode(column: "seq", as: Int64.self)
+        let headHash = try head.decode(column: "hash", as: String.self)
         var verifier = AuditChain.Verifier()
         var after: Int64 = 0
         let batch: Int64 = 1000
-        while true {
+        while after < headSequence {
             let start = after
             let rows = try await database.read { db in
                 try await db.raw(
-                    "SELECT * FROM audit_log WHERE seq > \(bind: start) ORDER BY seq LIMIT \(bind: batch)"
+                    """
+                    SELECT * FROM audit_log WHERE seq > \(bind: start) AND seq <= \(bind: headSequence)
+                    ORDER BY seq LIMIT \(bind: batch)
+                    """
                 ).all().map(Self.decode)
             }
             for event in rows {
@@ -96,16 +109,7 @@ public struct SQLAuditLogStore: AuditLogStore {
             }
             if rows.count < batch { break }
         }
-        let head = try await database.read { db in
-            try await db.raw("SELECT seq, hash FROM audit_head WHERE id = 1").first()
-        }
-        guard let head else {
-            return AuditVerification(ok: false, checked: verifier.checked, firstBrokenSequence: nil, problem: "audit_head is missing")
-        }
-        let headSequence = try head.decode(column: "seq", as: Int64.self)
-        if let problem = verifier.checkHead(
-            sequence: headSequence, hash: try head.decode(column: "hash", as: String.self))
-        {
+        if let problem = verifier.checkHead(sequence: headSequence, hash: headHash) {
             return AuditVerification(
                 ok: false, checked: verifier.checked, firstBrokenSequence: after + 1, problem: problem)
         }

@@ -28,8 +28,10 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
         } else if !text.isEmpty, !text.contains("://") {
             self = .sqlite(path: text)
         } else {
+            let scheme = text.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
             throw .badRequest(
-                "unsupported database '\(text)': use a postgres:// URL or an SQLite file path", code: "invalid_database")
+                "unsupported database scheme '\(scheme.prefix(20))': use a postgres:// URL or an SQLite file path",
+                code: "invalid_database")
         }
     }
 
@@ -73,12 +75,24 @@ public final class SlipwayDatabase: Service, Sendable {
     }
 
     /// Opens the database. For PostgreSQL nothing connects until ``run()`` is running.
-    public static func open(_ location: DatabaseLocation, logger: Logger) async throws -> SlipwayDatabase {
+    ///
+    /// - Parameter existingOnly: for inspecting a database (e.g. verifying a backup): an SQLite file
+    ///   must already exist and its journal mode is left as it is.
+    public static func open(_ location: DatabaseLocation, logger: Logger, existingOnly: Bool = false) async throws
+        -> SlipwayDatabase
+    {
         switch location {
         case .sqlite(let path):
-            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let backend = try await SQLiteBackend.open(storage: .file(path: path), logger: logger)
+            if existingOnly {
+                guard FileManager.default.fileExists(atPath: path) else {
+                    throw SlipwayError.notFound("no SQLite database at '\(path)'", code: "database_not_found")
+                }
+            } else {
+                let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            let backend = try await SQLiteBackend.open(
+                storage: .file(path: path), logger: logger, journalWAL: !existingOnly)
             return SlipwayDatabase(kind: .sqlite, backend: backend, logger: logger)
         case .sqliteInMemory:
             let backend = try await SQLiteBackend.open(storage: .memory, logger: logger)
@@ -149,12 +163,14 @@ final class SQLiteBackend: SQLBackend {
         self.logger = logger
     }
 
-    static func open(storage: SQLiteConnection.Storage, logger: Logger) async throws -> SQLiteBackend {
+    static func open(storage: SQLiteConnection.Storage, logger: Logger, journalWAL: Bool = true) async throws
+        -> SQLiteBackend
+    {
         let connection = try await SQLiteConnection.open(storage: storage, logger: logger)
         let database = connection.sql(queryLogLevel: .trace)
         // WAL lets readers of other processes (backups, `audit verify`) run during writes;
         // synchronous=FULL makes an acknowledged commit survive power loss.
-        if case .file = storage {
+        if case .file = storage, journalWAL {
             try await database.raw("PRAGMA journal_mode=WAL").run()
         }
         try await database.raw("PRAGMA synchronous=FULL").run()

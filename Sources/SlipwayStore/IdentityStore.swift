@@ -18,6 +18,9 @@ public protocol IdentityStore: Sendable {
         name: String, kind: Principal.Kind, ownerTeam: TeamID?, isPlatformAdmin: Bool, audit: AuditContext,
         at now: Date
     ) async throws -> Principal
+    /// Creates a service account owned by `team` and makes it a member with `role`, in one transaction.
+    func createServiceAccount(name: String, team: Team, role: Role, audit: AuditContext, at now: Date) async throws
+        -> Principal
     func principal(named name: String) async throws -> Principal?
     func principal(id: PrincipalID) async throws -> Principal?
     func principals() async throws -> [Principal]
@@ -49,7 +52,12 @@ public struct SQLIdentityStore: IdentityStore {
 
     public func bootstrapAdmin(name: String, token: APIKeyToken, at now: Date) async throws -> Principal? {
         let now = Date(milliseconds: now.milliseconds)
+        let kind = database.kind
         return try await database.transaction { db in
+            if kind == .postgres {
+                // Replicas starting together must not both create an admin.
+                try await db.raw("SELECT pg_advisory_xact_lock(\(bind: Int64(0x5119_3A8))::bigint)").run()
+            }
             let existing = try await db.raw("SELECT COUNT(*) AS n FROM principals WHERE platform_admin = 1").first()
             guard try existing?.decode(column: "n", as: Int64.self) == 0 else { return nil }
             let audit = AuditContext.system()
@@ -153,6 +161,24 @@ public struct SQLIdentityStore: IdentityStore {
         }
     }
 
+    public func createServiceAccount(name: String, team: Team, role: Role, audit: AuditContext, at now: Date)
+        async throws -> Principal
+    {
+        try ResourceName.validate(name, as: "service account name")
+        let now = Date(milliseconds: now.milliseconds)
+        do {
+            return try await database.transaction { db in
+                let account = try await Self.insertPrincipal(
+                    db, name: name, kind: .serviceAccount, ownerTeam: team.id, isPlatformAdmin: false, audit: audit,
+                    at: now)
+                try await Self.upsertMembership(db, team: team, principal: account, role: role, audit: audit, at: now)
+                return account
+            }
+        } catch where SQLErrors.isUniqueViolation(error) {
+            throw SlipwayError.conflict("a user or service account named '\(name)' already exists", code: "principal_exists")
+        }
+    }
+
     public func principal(named name: String) async throws -> Principal? {
         try await database.read { db in
             try await db.raw("SELECT * FROM principals WHERE name = \(bind: name)").first().map(Self.decodePrincipal)
@@ -181,22 +207,17 @@ public struct SQLIdentityStore: IdentityStore {
                 code: "foreign_service_account")
         }
         try await database.transaction { db in
-            try await db.raw(
-                """
-                INSERT INTO memberships (team_id, principal_id, role, created_at)
-                VALUES (\(bind: team.id.rawValue), \(bind: principal.id.rawValue), \(bind: role.rawValue), \(bind: now.milliseconds))
-                ON CONFLICT (team_id, principal_id) DO UPDATE SET role = excluded.role
-                """
-            ).run()
-            try await AuditWriter.append(
-                db, context: audit, team: team.id, action: "member.set", target: "principal:\(principal.name)",
-                detail: ["role": role.rawValue], at: now)
+            if role != .admin {
+                try await Self.requireAnotherAdmin(db, team: team, leaving: principal)
+            }
+            try await Self.upsertMembership(db, team: team, principal: principal, role: role, audit: audit, at: now)
         }
         return Membership(team: team.id, principal: principal, role: role)
     }
 
     public func removeMembership(team: Team, principal: Principal, audit: AuditContext, at now: Date) async throws {
         try await database.transaction { db in
+            try await Self.requireAnotherAdmin(db, team: team, leaving: principal)
             let removed = try await db.raw(
                 """
                 DELETE FROM memberships WHERE team_id = \(bind: team.id.rawValue)
@@ -279,6 +300,33 @@ public struct SQLIdentityStore: IdentityStore {
     }
 
     // MARK: - Rows
+
+    static func upsertMembership(
+        _ db: any SQLDatabase, team: Team, principal: Principal, role: Role, audit: AuditContext, at now: Date
+    ) async throws {
+        try await db.raw(
+            """
+            INSERT INTO memberships (team_id, principal_id, role, created_at)
+            VALUES (\(bind: team.id.rawValue), \(bind: principal.id.rawValue), \(bind: role.rawValue), \(bind: now.milliseconds))
+            ON CONFLICT (team_id, principal_id) DO UPDATE SET role = excluded.role
+            """
+        ).run()
+        try await AuditWriter.append(
+            db, context: audit, team: team.id, action: "member.set", target: "principal:\(principal.name)",
+            detail: ["role": role.rawValue], at: now)
+    }
+
+    /// A team must keep at least one admin: refuses to demote or remove the last one.
+    static func requireAnotherAdmin(_ db: any SQLDatabase, team: Team, leaving principal: Principal) async throws {
+        let admins = try await db.raw(
+            "SELECT principal_id FROM memberships WHERE team_id = \(bind: team.id.rawValue) AND role = 'admin'"
+        ).all().map { try $0.decode(column: "principal_id", as: String.self) }
+        if admins == [principal.id.rawValue] {
+            throw SlipwayError.conflict(
+                "'\(principal.name)' is the last admin of team '\(team.name)': make someone else admin first",
+                code: "last_admin")
+        }
+    }
 
     static func insertPrincipal(
         _ db: any SQLDatabase, name: String, kind: Principal.Kind, ownerTeam: TeamID?, isPlatformAdmin: Bool,

@@ -115,7 +115,8 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
             query.appendInterpolation(unsafeRaw: " AND m.name > ")
             query.appendInterpolation(bind: after)
         }
-        if let contains = filter.nameContains, !contains.isEmpty {
+        if let contains = filter.nameContains?.lowercased(), !contains.isEmpty {
+            // Names are lowercase; lowering the query makes LIKE behave alike on both engines.
             let escaped = contains.replacingOccurrences(of: "\\", with: "\\\\")
                 .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
             query.appendInterpolation(unsafeRaw: " AND m.name LIKE ")
@@ -361,6 +362,12 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
                 try await Self.requireVersion(db, modelID: modelID, model: model, version: version)
                 target = "model:\(model)/\(version)"
                 if let value {
+                    try await Self.requireTagRoom(
+                        db,
+                        count: """
+                            SELECT COUNT(*) AS n FROM version_tags WHERE model_id = \(bind: modelID)
+                            AND version = \(bind: Int64(version)) AND key <> \(bind: key)
+                            """)
                     try await db.raw(
                         """
                         INSERT INTO version_tags (model_id, version, key, value)
@@ -380,6 +387,9 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
             } else {
                 target = "model:\(model)"
                 if let value {
+                    try await Self.requireTagRoom(
+                        db,
+                        count: "SELECT COUNT(*) AS n FROM model_tags WHERE model_id = \(bind: modelID) AND key <> \(bind: key)")
                     try await db.raw(
                         """
                         INSERT INTO model_tags (model_id, key, value) VALUES (\(bind: modelID), \(bind: key), \(bind: value))
@@ -417,6 +427,12 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
 
     static func tagNotFound(_ key: String, _ target: String) -> SlipwayError {
         .notFound("\(target) has no tag '\(key)'", code: "tag_not_found")
+    }
+
+    /// Tags are capped at 100 per model or version, however they are added.
+    static func requireTagRoom(_ db: any SQLDatabase, count query: SQLQueryString) async throws {
+        let others = try await db.raw(query).first()?.decode(column: "n", as: Int64.self) ?? 0
+        if others >= 100 { throw SlipwayError.badRequest("at most 100 tags", code: "too_many_tags") }
     }
 
     static func modelID(_ db: any SQLDatabase, team: TeamID, name: String) async throws -> String {

@@ -46,6 +46,35 @@ struct CLITests {
         #expect(throws: CLIFailure.self) { try keyValues(["novalue"], what: "tag") }
     }
 
+    @Test("every command's options parse: no clashing names, --help works everywhere")
+    func commandTreeIsValid() {
+        func walk(_ command: any ParsableCommand.Type, path: [String]) -> [[String]] {
+            [path] + command.configuration.subcommands.flatMap { walk($0, path: path + [$0._commandName]) }
+        }
+        let paths = walk(SlipwayCommand.self, path: [])
+        #expect(paths.count > 30)
+        for path in paths {
+            do {
+                let parsed = try SlipwayCommand.parseAsRoot(path + ["--help"])
+                #expect("\(type(of: parsed))".contains("Help"), "\(path) --help parsed as \(type(of: parsed))")
+            } catch {
+                #expect(SlipwayCommand.exitCode(for: error) == .success, "\(path): \(SlipwayCommand.message(for: error))")
+            }
+        }
+        let download = try? SlipwayCommand.parseAsRoot(["versions", "download", "m", "1", "-o", "out.bin", "--output", "json"])
+        #expect(download != nil)
+    }
+
+    @Test("audit verify on a missing SQLite file fails clearly and creates nothing")
+    func auditVerifyMissingDatabase() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("missing-\(UUID().uuidString).sqlite").path
+        var command = try SlipwayCommand.parseAsRoot(["audit", "verify", "--database", path])
+        guard var verify = command as? any AsyncParsableCommand else { Issue.record("not async"); return }
+        await #expect(throws: ExitCode(ExitCodes.notFound)) { try await verify.run() }
+        #expect(!FileManager.default.fileExists(atPath: path))
+        _ = command
+    }
+
     @Test("tables align columns")
     func tables() {
         let text = Output.table(["NAME", "V"], [["a", "1"], ["longer", "22"]])

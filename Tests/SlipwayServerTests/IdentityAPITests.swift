@@ -87,6 +87,66 @@ struct IdentityAPITests {
         }
     }
 
+    @Test("a team keeps at least one admin; other teams' service accounts are not discoverable")
+    func membershipGuards() async throws {
+        try await TestServer.with { server, client in
+            let carol = try await Fixture.make(server, client, user: "carol", role: "admin")
+            let demote = try await client.call(
+                .put, "/api/v1/teams/fraud/members/carol", key: carol.aliceKey, json: ["role": "viewer"])
+            #expect(demote.status == .conflict)
+            #expect(demote.errorCode == "last_admin")
+            #expect(try await client.call(.delete, "/api/v1/teams/fraud/members/carol", key: carol.aliceKey).status == .conflict)
+
+            let growthAdmin = try await Fixture.make(server, client, team: "growth", user: "gina", role: "admin")
+            #expect(
+                try await client.call(
+                    .post, "/api/v1/teams/growth/service-accounts", key: growthAdmin.aliceKey,
+                    json: ["name": "growth-ci", "role": "viewer"]
+                ).status == .created)
+            let foreign = try await client.call(
+                .put, "/api/v1/teams/fraud/members/growth-ci", key: carol.aliceKey, json: ["role": "viewer"])
+            let unknown = try await client.call(
+                .put, "/api/v1/teams/fraud/members/nobody", key: carol.aliceKey, json: ["role": "viewer"])
+            #expect(foreign.status == .notFound)
+            #expect(foreign.errorCode == unknown.errorCode)
+        }
+    }
+
+    @Test("a key cannot create a key that outlives it")
+    func keyExpiryIsCapped() async throws {
+        try await TestServer.with { server, client in
+            _ = try await Fixture.make(server, client)
+            let shortLived = try await client.call(
+                .post, "/api/v1/keys", key: server.adminKey, json: ["principal": "alice", "expires_in_days": 1])
+            let secret = try #require(shortLived["secret"] as? String)
+            let minted = try await client.call(.post, "/api/v1/keys", key: secret, json: ["name": "forever"])
+            #expect(minted.status == .created)
+            #expect(minted["expires_at"] as? String == shortLived["expires_at"] as? String)
+        }
+    }
+
+    @Test("audit pages follow next_cursor")
+    func auditPaging() async throws {
+        try await TestServer.with { server, client in
+            let fixture = try await Fixture.make(server, client)
+            for index in 1...3 {
+                _ = try await client.call(.post, "/api/v1/teams/fraud/models", key: fixture.aliceKey, json: ["name": "m\(index)"])
+            }
+            var sequences: [Int] = []
+            var cursor: String?
+            repeat {
+                let page = try await client.call(
+                    .get, "/api/v1/audit?team=fraud&limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""), key: server.adminKey)
+                #expect(page.status == .ok)
+                sequences += page.items.compactMap { $0["sequence"] as? Int }
+                cursor = page["next_cursor"] as? String
+            } while cursor != nil
+            #expect(sequences == sequences.sorted())
+            #expect(Set(sequences).count == sequences.count)
+            #expect(sequences.count >= 5)
+        }
+    }
+
     @Test("audit: team reviewers and admins read it; developers and outsiders do not")
     func auditAccess() async throws {
         try await TestServer.with { server, client in

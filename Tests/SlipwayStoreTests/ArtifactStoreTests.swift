@@ -256,7 +256,7 @@ struct ArtifactStoreTests {
                 team: team.id, model: "m", NewModelVersion(artifactDigest: referenced.digest, format: .onnx),
                 audit: Self.audit, at: now)
 
-            let report = try await harness.expectAudited("artifact.gc", actor: "system") {
+            let report = try await harness.expectAudited("artifact.gc", actor: "@system") {
                 try await store.collectGarbage(now: now, tempAge: 3_600, unreferencedAge: 86_400)
             }
             #expect(report.staleTempFiles == 1)

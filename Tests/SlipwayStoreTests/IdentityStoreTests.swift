@@ -219,10 +219,20 @@ struct IdentityStoreTests {
             #expect(members.first { $0.principal.id == zed.id }?.role == .admin)
             #expect(members.allSatisfy { $0.team == team.id })
 
+            // A team keeps at least one admin.
+            await expectSlipwayError(.conflict, code: "last_admin") {
+                try await harness.identity.removeMembership(team: team, principal: zed, audit: audit, at: now)
+            }
+            await expectSlipwayError(.conflict, code: "last_admin") {
+                try await harness.identity.setMembership(team: team, principal: zed, role: .developer, audit: audit, at: now)
+            }
+            let kim = try await harness.makeUser("kim")
+            _ = try await harness.identity.setMembership(team: team, principal: kim, role: .admin, audit: audit, at: now)
+
             try await harness.expectAudited("member.remove") {
                 try await harness.identity.removeMembership(team: team, principal: zed, audit: audit, at: now)
             }
-            #expect(try await harness.identity.members(of: team.id).map(\.principal.name) == ["amy"])
+            #expect(try await harness.identity.members(of: team.id).map(\.principal.name) == ["amy", "kim"])
             await expectSlipwayError(.notFound, code: "member_not_found") {
                 try await harness.identity.removeMembership(team: team, principal: zed, audit: audit, at: now)
             }

@@ -14,12 +14,15 @@ struct Audit: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
         @Option(name: .shortAndLong, help: "Team.") var team: String?
         @Option(help: "Entries after this sequence number.") var after: Int?
+        @Option(help: "Cursor from a previous page (same as --after).") var cursor: String?
         @Option(help: "At most this many entries (1-1000).") var limit: Int = 100
         func run() async throws {
             try await reporting {
                 var path = "/api/v1/audit?limit=\(limit)"
-                if let team = team ?? ProcessInfo.processInfo.environment["SLIPWAY_TEAM"] { path += "&team=\(team.pathSegment)" }
+                // Platform admins may list every team's entries by giving no team at all.
+                if let team = try? options.team(team) { path += "&team=\(team.pathSegment)" }
                 if let after { path += "&after=\(after)" }
+                if let cursor { path += "&cursor=\(cursor.pathSegment)" }
                 let data = try await options.client().send(.GET, path)
                 Output.render(
                     data, options.output,
@@ -46,7 +49,8 @@ struct Audit: AsyncParsableCommand {
                 let result: AuditVerification
                 if let database {
                     let location = try DatabaseLocation(parsing: database)
-                    let store = try await SlipwayDatabase.open(location, logger: Logger(label: "slipway.audit"))
+                    let store = try await SlipwayDatabase.open(
+                        location, logger: Logger(label: "slipway.audit"), existingOnly: true)
                     result = try await store.withRunning { try await SQLAuditLogStore(database: store).verify() }
                 } else {
                     let data = try await options.client().send(.GET, "/api/v1/audit/verify")

@@ -225,12 +225,12 @@ struct Versions: AsyncParsableCommand {
         @Option(name: .shortAndLong, help: "Team.") var team: String?
         @Argument(help: "Model name.") var model: String
         @Argument(help: "Version number or alias.") var version: String
-        @Option(name: .shortAndLong, help: "Destination file.") var output: String
+        @Option(name: [.customShort("o"), .customLong("to")], help: "Destination file.") var destination: String
         func run() async throws {
             try await reporting {
                 let written = try await options.client().download(
-                    try modelPath(options, team, model) + "/versions/\(version.pathSegment)/artifact", to: output)
-                print("wrote \(ProgressBar.size(written)) to \(output)")
+                    try modelPath(options, team, model) + "/versions/\(version.pathSegment)/artifact", to: destination)
+                print("wrote \(ProgressBar.size(written)) to \(destination)")
             }
         }
     }

@@ -66,6 +66,8 @@ struct Serve: AsyncParsableCommand {
                 } else {
                     printNow("First start: installed $SLIPWAY_ADMIN_KEY as the platform admin 'admin' key.")
                 }
+            } else if configuration.initialAdminKey != nil {
+                logger.warning("SLIPWAY_ADMIN_KEY ignored: the store already has a platform admin")
             }
             logger.info("starting", metadata: ["database": "\(configuration.database)", "home": "\(homeURL.path)"])
             let app = buildApplication(platform: platform, configuration: configuration, logger: logger) { port in

@@ -13,7 +13,14 @@ struct AuditController {
             guard (1...1000).contains(limit) else {
                 throw SlipwayError.badRequest("limit must be between 1 and 1000", code: "invalid_limit")
             }
-            let after = try request.integerQuery("after").map(Int64.init)
+            // `cursor` (the previous page's next_cursor) and `after` both name the last sequence seen.
+            var after = try request.integerQuery("after").map(Int64.init)
+            if let cursor = request.uri.queryParameters.get("cursor") {
+                guard let sequence = Int64(cursor), sequence >= 0 else {
+                    throw SlipwayError.badRequest("cursor is not one this server issued", code: "invalid_cursor")
+                }
+                after = sequence
+            }
             // Team members see their team's entries; a platform admin without ?team= sees all.
             let events = try await audit.events(team: context.team?.id, after: after, limit: limit)
             let next = events.count == limit ? events.last.map { String($0.sequence) } : nil

@@ -128,6 +128,10 @@ struct IdentityController {
         let role = try Role(parsing: body.role)
         let team = try context.requireTeam()
         let principal = try await requirePrincipal(try context.parameter("principal"))
+        if principal.kind == .serviceAccount, principal.ownerTeam != team.id {
+            // Another team's service account is answered like an unknown name: no cross-team discovery.
+            throw SlipwayError.notFound("no user or service account named '\(principal.name)'", code: "principal_not_found")
+        }
         let membership = try await identity.setMembership(
             team: team, principal: principal, role: role, audit: try context.audit(), at: now())
         return try Response.json(DTO.MemberOut(membership))
@@ -137,10 +141,8 @@ struct IdentityController {
         let body = try await JSONCoding.decode(ServiceAccountCreate.self, from: request, limit: maxJSONBytes)
         let role = try Role(parsing: body.role)
         let team = try context.requireTeam()
-        let audit = try context.audit()
-        let account = try await identity.createPrincipal(
-            name: body.name, kind: .serviceAccount, ownerTeam: team.id, isPlatformAdmin: false, audit: audit, at: now())
-        _ = try await identity.setMembership(team: team, principal: account, role: role, audit: audit, at: now())
+        let account = try await identity.createServiceAccount(
+            name: body.name, team: team, role: role, audit: try context.audit(), at: now())
         return try Response.json(DTO.PrincipalOut(account, ownerTeamName: team.name), status: .created)
     }
 
@@ -154,6 +156,11 @@ struct IdentityController {
                 throw SlipwayError.badRequest("expires_in_days must be between 1 and 3650", code: "invalid_expiry")
             }
             expiresAt = now().addingTimeInterval(Double(days) * 86_400)
+        }
+        // A key never outlives the key that created it, so a leaked short-lived key cannot mint a
+        // permanent one.
+        if let callerExpiry = try await identity.key(id: caller.keyID)?.expiresAt {
+            expiresAt = min(expiresAt ?? callerExpiry, callerExpiry)
         }
         var generator = SystemRandomNumberGenerator()
         let token = APIKeyToken.generate(using: &generator)

@@ -151,6 +151,8 @@ struct RegistryController {
         router.get(RouterPath(version + "/artifact")) { _, context in
             let (_, found) = try await requireVersion(context)
             let record = ArtifactRecord(digest: found.artifactDigest, size: found.artifactSize)
+            // Fail with a proper error before the 200 is sent if the blob is gone.
+            _ = try await artifacts.prefix(of: record, count: 1)
             let chunks = artifacts.chunks(of: record)
             let body = ResponseBody(asyncSequence: chunks.map { ByteBuffer(bytes: $0) })
             return Response(
