@@ -59,7 +59,7 @@ public enum ModelFormatDetector {
     }
 
     /// An ONNX ModelProto starts with a protobuf field key; exporters write `ir_version` (field 1,
-    /// varint) first, and the graph (field 7) must appear within the message.
+    /// varint) first. This is a sniff, not a parse: the ONNX loader validates the whole graph.
     static func looksLikeONNX(_ bytes: [UInt8]) -> Bool {
         guard bytes.count >= 2 else { return false }
         // Field 1 (ir_version) as a varint, with a plausible IR version 1...12.
