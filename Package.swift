@@ -65,7 +65,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "slipway", dependencies: ["SlipwayCLI"]),
-        .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore"]),
+        .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore", "SlipwayTestSupport"]),
         .testTarget(name: "SlipwayMLTests", dependencies: ["SlipwayML"]),
         .testTarget(name: "SlipwayRuntimeTests", dependencies: ["SlipwayRuntime"]),
         .target(

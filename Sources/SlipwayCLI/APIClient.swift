@@ -35,7 +35,8 @@ struct APIClient: Sendable {
         do {
             data = Data(buffer: try await response.body.collect(upTo: 64 * 1024 * 1024))
         } catch {
-            throw CLIFailure(message: "reading the response from \(baseURL) failed: \(error)", exitCode: ExitCodes.server)
+            throw CLIFailure(
+                message: "reading the response from \(baseURL) failed: \(error)", exitCode: ExitCodes.server)
         }
         guard (200..<300).contains(response.status.code) else {
             throw Self.failure(status: Int(response.status.code), body: data)
@@ -72,7 +73,9 @@ struct APIClient: Sendable {
             try? FileManager.default.removeItem(atPath: temp)
             throw CLIFailure(message: "download failed: \(error)", exitCode: ExitCodes.server)
         }
-        if FileManager.default.fileExists(atPath: destination) { try FileManager.default.removeItem(atPath: destination) }
+        if FileManager.default.fileExists(atPath: destination) {
+            try FileManager.default.removeItem(atPath: destination)
+        }
         try FileManager.default.moveItem(atPath: temp, toPath: destination)
         return written
     }

@@ -20,11 +20,13 @@ struct ClientOptions: ParsableArguments {
         let stored = try? ProfileStore.load().profiles[profile]
         guard let server = server ?? environment["SLIPWAY_SERVER"] ?? stored?.server else {
             throw CLIFailure(
-                message: "no server: run 'slipway login --server URL --key KEY' or pass --server", exitCode: ExitCodes.auth)
+                message: "no server: run 'slipway login --server URL --key KEY' or pass --server",
+                exitCode: ExitCodes.auth)
         }
         guard let key = key ?? environment["SLIPWAY_KEY"] ?? stored?.key else {
             throw CLIFailure(
-                message: "no API key: run 'slipway login --server URL --key KEY' or pass --key", exitCode: ExitCodes.auth)
+                message: "no API key: run 'slipway login --server URL --key KEY' or pass --key",
+                exitCode: ExitCodes.auth)
         }
         return APIClient(baseURL: server, key: key)
     }

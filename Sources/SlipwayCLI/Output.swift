@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// Prints results as aligned tables for people or as the server's JSON for scripts.
 enum Output {
@@ -149,5 +150,3 @@ struct FileChunks: AsyncSequence, Sendable {
         AsyncIterator(handle: FileHandle(forReadingAtPath: path), chunkSize: chunkSize, progress: progress)
     }
 }
-
-import NIOCore

@@ -112,7 +112,8 @@ public enum AuditChain {
         /// The head's hash must match the chain's last entry, so a truncated tail is detected.
         public func checkHead(sequence: Int64, hash: String) -> String? {
             if sequence != previousSequence || hash != previousHash {
-                return "the log's head (entry \(sequence)) does not match its last entry (\(previousSequence)): entries were removed"
+                return
+                    "the log's head (entry \(sequence)) does not match its last entry (\(previousSequence)): entries were removed"
             }
             return nil
         }

@@ -59,9 +59,17 @@ public struct TensorSpec: Sendable, Equatable, Codable {
     /// OIP v2 datatypes.
     public enum DataType: String, Sendable, Codable, CaseIterable {
         case bool = "BOOL"
-        case uint8 = "UINT8", uint16 = "UINT16", uint32 = "UINT32", uint64 = "UINT64"
-        case int8 = "INT8", int16 = "INT16", int32 = "INT32", int64 = "INT64"
-        case fp16 = "FP16", fp32 = "FP32", fp64 = "FP64"
+        case uint8 = "UINT8"
+        case uint16 = "UINT16"
+        case uint32 = "UINT32"
+        case uint64 = "UINT64"
+        case int8 = "INT8"
+        case int16 = "INT16"
+        case int32 = "INT32"
+        case int64 = "INT64"
+        case fp16 = "FP16"
+        case fp32 = "FP32"
+        case fp64 = "FP64"
         case bytes = "BYTES"
     }
 
@@ -202,9 +210,7 @@ public struct NewModelVersion: Sendable, Equatable {
                 throw .badRequest("metric '\(name)' must be a finite number", code: "invalid_metric")
             }
         }
-        guard description.utf8.count <= 4096 else {
-            throw .badRequest("description is limited to 4096 bytes", code: "too_long")
-        }
+        try Description.validate(description)
         guard modelCard.utf8.count <= 256 * 1024 else {
             throw .badRequest("model card is limited to 256 KiB", code: "too_long")
         }
@@ -261,7 +267,10 @@ public struct PageRequest: Sendable, Equatable {
             // Issued positions never hold NUL, which PostgreSQL text cannot store: refuse it here, not as a 500.
             guard let data = Data(base64URL: cursor), let text = String(data: data, encoding: .utf8), !text.isEmpty,
                 !text.contains("\u{0}")
-            else { throw .badRequest("cursor is not one this server issued; start again without it", code: "invalid_cursor") }
+            else {
+                throw .badRequest(
+                    "cursor is not one this server issued; start again without it", code: "invalid_cursor")
+            }
             self.after = text
         } else {
             self.after = nil

@@ -17,6 +17,20 @@ public enum ResourceName {
             (97...122).contains(byte) || (48...57).contains(byte)
         }
         guard allowed(bytes[0]) else { return false }
-        return bytes.allSatisfy { allowed($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+        return bytes.allSatisfy {
+            allowed($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")
+        }
+    }
+}
+
+/// Limits on free text (descriptions) shared by every resource.
+public enum Description {
+    public static let maximumBytes = 4096
+
+    /// Throws a 400 if `text` is longer than ``maximumBytes``.
+    public static func validate(_ text: String) throws(SlipwayError) {
+        guard text.utf8.count <= maximumBytes else {
+            throw .badRequest("description is limited to \(maximumBytes) bytes", code: "too_long")
+        }
     }
 }

@@ -21,43 +21,107 @@ enum APIRoutes {
     static let all: [APIRoute] = [
         // Operations
         APIRoute(method: .get, path: "/healthz", policy: .anonymous, summary: "Liveness", tag: "ops"),
-        APIRoute(method: .get, path: "/readyz", policy: .anonymous, summary: "Readiness (database reachable)", tag: "ops"),
+        APIRoute(
+            method: .get, path: "/readyz", policy: .anonymous, summary: "Readiness (database reachable)", tag: "ops"),
         APIRoute(method: .get, path: "/metrics", policy: .platformAdmin, summary: "Prometheus metrics", tag: "ops"),
         APIRoute(method: .get, path: "/openapi.json", policy: .anonymous, summary: "This document", tag: "ops"),
         // Identity
-        APIRoute(method: .get, path: "/api/v1/whoami", policy: .authenticated, summary: "The caller and its teams", tag: "identity"),
-        APIRoute(method: .post, path: "/api/v1/teams", policy: .platformAdmin, summary: "Create a team", tag: "identity", body: "TeamCreate", success: 201),
-        APIRoute(method: .get, path: "/api/v1/teams", policy: .authenticated, summary: "Teams the caller belongs to (all for platform admins)", tag: "identity"),
-        APIRoute(method: .get, path: "/api/v1/teams/{team}", policy: .team(.read), summary: "One team", tag: "identity"),
-        APIRoute(method: .get, path: "/api/v1/teams/{team}/members", policy: .team(.read), summary: "Members and roles", tag: "identity"),
-        APIRoute(method: .put, path: "/api/v1/teams/{team}/members/{principal}", policy: .team(.manage), summary: "Add a member or change its role", tag: "identity", body: "MemberSet"),
-        APIRoute(method: .delete, path: "/api/v1/teams/{team}/members/{principal}", policy: .team(.manage), summary: "Remove a member", tag: "identity", success: 204),
-        APIRoute(method: .post, path: "/api/v1/teams/{team}/service-accounts", policy: .team(.manage), summary: "Create a service account in the team", tag: "identity", body: "ServiceAccountCreate", success: 201),
-        APIRoute(method: .post, path: "/api/v1/principals", policy: .platformAdmin, summary: "Create a user", tag: "identity", body: "PrincipalCreate", success: 201),
-        APIRoute(method: .get, path: "/api/v1/principals", policy: .platformAdmin, summary: "All users and service accounts", tag: "identity"),
-        APIRoute(method: .post, path: "/api/v1/keys", policy: .authenticated, summary: "Create an API key (the secret is shown once)", tag: "identity", body: "KeyCreate", success: 201),
-        APIRoute(method: .get, path: "/api/v1/keys", policy: .authenticated, summary: "Keys of the caller, or of ?principal=NAME", tag: "identity", query: ["principal"]),
-        APIRoute(method: .delete, path: "/api/v1/keys/{key}", policy: .authenticated, summary: "Revoke a key", tag: "identity"),
+        APIRoute(
+            method: .get, path: "/api/v1/whoami", policy: .authenticated, summary: "The caller and its teams",
+            tag: "identity"),
+        APIRoute(
+            method: .post, path: "/api/v1/teams", policy: .platformAdmin, summary: "Create a team", tag: "identity",
+            body: "TeamCreate", success: 201),
+        APIRoute(
+            method: .get, path: "/api/v1/teams", policy: .authenticated,
+            summary: "Teams the caller belongs to (all for platform admins)", tag: "identity"),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}", policy: .team(.read), summary: "One team", tag: "identity"),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/members", policy: .team(.read), summary: "Members and roles",
+            tag: "identity"),
+        APIRoute(
+            method: .put, path: "/api/v1/teams/{team}/members/{principal}", policy: .team(.manage),
+            summary: "Add a member or change its role", tag: "identity", body: "MemberSet"),
+        APIRoute(
+            method: .delete, path: "/api/v1/teams/{team}/members/{principal}", policy: .team(.manage),
+            summary: "Remove a member", tag: "identity", success: 204),
+        APIRoute(
+            method: .post, path: "/api/v1/teams/{team}/service-accounts", policy: .team(.manage),
+            summary: "Create a service account in the team", tag: "identity", body: "ServiceAccountCreate", success: 201
+        ),
+        APIRoute(
+            method: .post, path: "/api/v1/principals", policy: .platformAdmin, summary: "Create a user",
+            tag: "identity", body: "PrincipalCreate", success: 201),
+        APIRoute(
+            method: .get, path: "/api/v1/principals", policy: .platformAdmin, summary: "All users and service accounts",
+            tag: "identity"),
+        APIRoute(
+            method: .post, path: "/api/v1/keys", policy: .authenticated,
+            summary: "Create an API key (the secret is shown once)", tag: "identity", body: "KeyCreate", success: 201),
+        APIRoute(
+            method: .get, path: "/api/v1/keys", policy: .authenticated,
+            summary: "Keys of the caller, or of ?principal=NAME", tag: "identity", query: ["principal"]),
+        APIRoute(
+            method: .delete, path: "/api/v1/keys/{key}", policy: .authenticated, summary: "Revoke a key",
+            tag: "identity"),
         // Registry
-        APIRoute(method: .post, path: "/api/v1/teams/{team}/artifacts", policy: .team(.write), summary: "Upload an artifact (raw body, streamed)", tag: "registry", body: "binary", success: 201),
-        APIRoute(method: .post, path: "/api/v1/teams/{team}/models", policy: .team(.write), summary: "Create a model", tag: "registry", body: "ModelCreate", success: 201),
-        APIRoute(method: .get, path: "/api/v1/teams/{team}/models", policy: .team(.read), summary: "Search models", tag: "registry", query: ["q", "tag", "limit", "cursor"]),
-        APIRoute(method: .get, path: "/api/v1/teams/{team}/models/{model}", policy: .team(.read), summary: "One model with tags and aliases", tag: "registry"),
-        APIRoute(method: .patch, path: "/api/v1/teams/{team}/models/{model}", policy: .team(.write), summary: "Change a model's description", tag: "registry", body: "ModelUpdate"),
-        APIRoute(method: .put, path: "/api/v1/teams/{team}/models/{model}/tags/{key}", policy: .team(.write), summary: "Set a model tag", tag: "registry", body: "TagSet"),
-        APIRoute(method: .delete, path: "/api/v1/teams/{team}/models/{model}/tags/{key}", policy: .team(.write), summary: "Delete a model tag", tag: "registry", success: 204),
-        APIRoute(method: .post, path: "/api/v1/teams/{team}/models/{model}/versions", policy: .team(.write), summary: "Register a version of an uploaded artifact", tag: "registry", body: "VersionCreate", success: 201),
-        APIRoute(method: .get, path: "/api/v1/teams/{team}/models/{model}/versions", policy: .team(.read), summary: "List versions", tag: "registry", query: ["limit", "cursor"]),
-        APIRoute(method: .get, path: "/api/v1/teams/{team}/models/{model}/versions/{version}", policy: .team(.read), summary: "One version (number or alias)", tag: "registry"),
-        APIRoute(method: .patch, path: "/api/v1/teams/{team}/models/{model}/versions/{version}", policy: .team(.write), summary: "Change a version's description or status", tag: "registry", body: "VersionUpdate"),
-        APIRoute(method: .get, path: "/api/v1/teams/{team}/models/{model}/versions/{version}/artifact", policy: .team(.read), summary: "Download the artifact (digest verified)", tag: "registry"),
-        APIRoute(method: .put, path: "/api/v1/teams/{team}/models/{model}/versions/{version}/tags/{key}", policy: .team(.write), summary: "Set a version tag", tag: "registry", body: "TagSet"),
-        APIRoute(method: .delete, path: "/api/v1/teams/{team}/models/{model}/versions/{version}/tags/{key}", policy: .team(.write), summary: "Delete a version tag", tag: "registry", success: 204),
-        APIRoute(method: .put, path: "/api/v1/teams/{team}/models/{model}/aliases/{alias}", policy: .team(.write), summary: "Point an alias at a version", tag: "registry", body: "AliasSet"),
-        APIRoute(method: .delete, path: "/api/v1/teams/{team}/models/{model}/aliases/{alias}", policy: .team(.write), summary: "Delete an alias", tag: "registry", success: 204),
+        APIRoute(
+            method: .post, path: "/api/v1/teams/{team}/artifacts", policy: .team(.write),
+            summary: "Upload an artifact (raw body, streamed)", tag: "registry", body: "binary", success: 201),
+        APIRoute(
+            method: .post, path: "/api/v1/teams/{team}/models", policy: .team(.write), summary: "Create a model",
+            tag: "registry", body: "ModelCreate", success: 201),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/models", policy: .team(.read), summary: "Search models",
+            tag: "registry", query: ["q", "tag", "limit", "cursor"]),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/models/{model}", policy: .team(.read),
+            summary: "One model with tags and aliases", tag: "registry"),
+        APIRoute(
+            method: .patch, path: "/api/v1/teams/{team}/models/{model}", policy: .team(.write),
+            summary: "Change a model's description", tag: "registry", body: "ModelUpdate"),
+        APIRoute(
+            method: .put, path: "/api/v1/teams/{team}/models/{model}/tags/{key}", policy: .team(.write),
+            summary: "Set a model tag", tag: "registry", body: "TagSet"),
+        APIRoute(
+            method: .delete, path: "/api/v1/teams/{team}/models/{model}/tags/{key}", policy: .team(.write),
+            summary: "Delete a model tag", tag: "registry", success: 204),
+        APIRoute(
+            method: .post, path: "/api/v1/teams/{team}/models/{model}/versions", policy: .team(.write),
+            summary: "Register a version of an uploaded artifact", tag: "registry", body: "VersionCreate", success: 201),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/models/{model}/versions", policy: .team(.read),
+            summary: "List versions", tag: "registry", query: ["limit", "cursor"]),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/models/{model}/versions/{version}", policy: .team(.read),
+            summary: "One version (number or alias)", tag: "registry"),
+        APIRoute(
+            method: .patch, path: "/api/v1/teams/{team}/models/{model}/versions/{version}", policy: .team(.write),
+            summary: "Change a version's description or status", tag: "registry", body: "VersionUpdate"),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/models/{model}/versions/{version}/artifact", policy: .team(.read),
+            summary: "Download the artifact (digest verified)", tag: "registry"),
+        APIRoute(
+            method: .put, path: "/api/v1/teams/{team}/models/{model}/versions/{version}/tags/{key}",
+            policy: .team(.write), summary: "Set a version tag", tag: "registry", body: "TagSet"),
+        APIRoute(
+            method: .delete, path: "/api/v1/teams/{team}/models/{model}/versions/{version}/tags/{key}",
+            policy: .team(.write), summary: "Delete a version tag", tag: "registry", success: 204),
+        APIRoute(
+            method: .put, path: "/api/v1/teams/{team}/models/{model}/aliases/{alias}", policy: .team(.write),
+            summary: "Point an alias at a version", tag: "registry", body: "AliasSet"),
+        APIRoute(
+            method: .delete, path: "/api/v1/teams/{team}/models/{model}/aliases/{alias}", policy: .team(.write),
+            summary: "Delete an alias", tag: "registry", success: 204),
         // Audit
-        APIRoute(method: .get, path: "/api/v1/audit", policy: .team(.readAudit), summary: "Audit entries of ?team=NAME (all teams for platform admins)", tag: "audit", query: ["team", "after", "cursor", "limit"]),
-        APIRoute(method: .get, path: "/api/v1/audit/verify", policy: .platformAdmin, summary: "Recompute the audit hash chain", tag: "audit"),
+        APIRoute(
+            method: .get, path: "/api/v1/audit", policy: .team(.readAudit),
+            summary: "Audit entries of ?team=NAME (all teams for platform admins)", tag: "audit",
+            query: ["team", "after", "cursor", "limit"]),
+        APIRoute(
+            method: .get, path: "/api/v1/audit/verify", policy: .platformAdmin,
+            summary: "Recompute the audit hash chain", tag: "audit"),
     ]
 
     static func key(_ method: HTTPRequest.Method, _ path: String) -> String { "\(method.rawValue) \(path)" }

@@ -52,7 +52,8 @@ public struct SlipwayPlatform: Sendable {
 }
 
 /// Builds the router: middleware, then every controller. Exposed for tests and the route table check.
-public func buildRouter(platform: SlipwayPlatform, configuration: ServerConfiguration) -> Router<SlipwayRequestContext> {
+public func buildRouter(platform: SlipwayPlatform, configuration: ServerConfiguration) -> Router<SlipwayRequestContext>
+{
     let router = Router(context: SlipwayRequestContext.self)
     router.add(middleware: RequestLoggingMiddleware(metrics: platform.metrics))
     router.add(middleware: ErrorMiddleware())

@@ -25,9 +25,16 @@ enum OpenAPIDocument {
                         "required": true,
                         "content": ["application/octet-stream": ["schema": ["type": "string", "format": "binary"]]],
                     ]
-                    : ["required": true, "content": ["application/json": ["schema": ["$ref": "#/components/schemas/\(body)"]]]]
+                    : [
+                        "required": true,
+                        "content": ["application/json": ["schema": ["$ref": "#/components/schemas/\(body)"]]],
+                    ]
             }
-            if route.policy != .anonymous { operation["security"] = [["bearer": [String]()]] } else { operation["security"] = [[String: [String]]]() }
+            if route.policy != .anonymous {
+                operation["security"] = [["bearer": [String]()]]
+            } else {
+                operation["security"] = [[String: [String]]]()
+            }
             paths[route.path, default: [:]][route.method.rawValue.lowercased()] = operation
         }
         let document: [String: Any] = [
@@ -48,7 +55,9 @@ enum OpenAPIDocument {
     }
 
     static func operationID(_ route: APIRoute) -> String {
-        let words = route.path.split(separator: "/").map { $0.replacingOccurrences(of: "{", with: "by_").replacingOccurrences(of: "}", with: "") }
+        let words = route.path.split(separator: "/").map {
+            $0.replacingOccurrences(of: "{", with: "by_").replacingOccurrences(of: "}", with: "")
+        }
         return ([route.method.rawValue.lowercased()] + words).joined(separator: "_")
             .replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: ".", with: "_")
     }
@@ -90,7 +99,9 @@ enum OpenAPIDocument {
                 "content": ["application/octet-stream": ["schema": ["type": "string", "format": "binary"]]],
             ]
         } else if route.path == "/metrics" {
-            responses["200"] = ["description": "Prometheus text", "content": ["text/plain": ["schema": ["type": "string"]]]]
+            responses["200"] = [
+                "description": "Prometheus text", "content": ["text/plain": ["schema": ["type": "string"]]],
+            ]
         } else {
             responses[String(route.success)] = [
                 "description": "success", "content": ["application/json": ["schema": ["type": "object"]]],
@@ -112,92 +123,108 @@ enum OpenAPIDocument {
         return responses
     }
 
-    static var tags: [String: Any] { ["type": "object", "additionalProperties": ["type": "string", "maxLength": 1024]] }
+    static var tags: [String: Any] {
+        ["type": "object", "additionalProperties": ["type": "string", "maxLength": 1024]]
+    }
     static var name: [String: Any] { ["type": "string", "pattern": namePattern] }
     static var role: [String: Any] { ["type": "string", "enum": ["viewer", "developer", "reviewer", "admin"]] }
-    static var tensor: [String: Any] { [
-        "type": "object", "required": ["name", "datatype", "shape"],
-        "properties": [
-            "name": ["type": "string"],
-            "datatype": [
-                "type": "string",
-                "enum": ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"],
+    static var tensor: [String: Any] {
+        [
+            "type": "object", "required": ["name", "datatype", "shape"],
+            "properties": [
+                "name": ["type": "string"],
+                "datatype": [
+                    "type": "string",
+                    "enum": [
+                        "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16",
+                        "FP32", "FP64", "BYTES",
+                    ],
+                ],
+                "shape": ["type": "array", "items": ["type": "integer"]],
             ],
-            "shape": ["type": "array", "items": ["type": "integer"]],
-        ],
-    ] }
+        ]
+    }
 
-    static var schemas: [String: Any] { [
-        "Error": [
-            "type": "object", "required": ["error"],
-            "properties": [
-                "error": [
-                    "type": "object", "required": ["code", "message"],
-                    "properties": ["code": ["type": "string"], "message": ["type": "string"]],
-                ]
-            ],
-        ],
-        "TeamCreate": [
-            "type": "object", "required": ["name"],
-            "properties": ["name": name, "description": ["type": "string", "maxLength": 4096]],
-        ],
-        "MemberSet": ["type": "object", "required": ["role"], "properties": ["role": role]],
-        "ServiceAccountCreate": [
-            "type": "object", "required": ["name", "role"], "properties": ["name": name, "role": role],
-        ],
-        "PrincipalCreate": [
-            "type": "object", "required": ["name"],
-            "properties": ["name": name, "platform_admin": ["type": "boolean"]],
-        ],
-        "KeyCreate": [
-            "type": "object",
-            "properties": [
-                "principal": name, "name": ["type": "string", "minLength": 1, "maxLength": 128],
-                "expires_in_days": ["type": "integer", "minimum": 1, "maximum": 3650],
-            ],
-        ],
-        "ModelCreate": [
-            "type": "object", "required": ["name"],
-            "properties": ["name": name, "description": ["type": "string", "maxLength": 4096], "tags": tags],
-        ],
-        "ModelUpdate": [
-            "type": "object", "required": ["description"],
-            "properties": ["description": ["type": "string", "maxLength": 4096]],
-        ],
-        "TagSet": ["type": "object", "required": ["value"], "properties": ["value": ["type": "string", "maxLength": 1024]]],
-        "AliasSet": ["type": "object", "required": ["version"], "properties": ["version": ["type": "integer", "minimum": 1]]],
-        "VersionCreate": [
-            "type": "object", "required": ["artifact"],
-            "properties": [
-                "artifact": ["type": "string", "pattern": "^sha256:[0-9a-f]{64}$"],
-                "format": ["type": "string", "enum": ["onnx", "xgboost_json", "lightgbm_text", "slipway"]],
-                "signature": [
-                    "type": "object",
-                    "properties": [
-                        "inputs": ["type": "array", "items": tensor], "outputs": ["type": "array", "items": tensor],
-                    ],
-                    "required": ["inputs", "outputs"],
+    static var schemas: [String: Any] {
+        [
+            "Error": [
+                "type": "object", "required": ["error"],
+                "properties": [
+                    "error": [
+                        "type": "object", "required": ["code", "message"],
+                        "properties": ["code": ["type": "string"], "message": ["type": "string"]],
+                    ]
                 ],
-                "parameters": tags,
-                "metrics": ["type": "object", "additionalProperties": ["type": "number"]],
-                "lineage": [
-                    "type": "object",
-                    "properties": [
-                        "dataset_version": ["type": "string"], "training_job": ["type": "string"],
-                        "source_code": ["type": "string"],
-                    ],
+            ],
+            "TeamCreate": [
+                "type": "object", "required": ["name"],
+                "properties": ["name": name, "description": ["type": "string", "maxLength": 4096]],
+            ],
+            "MemberSet": ["type": "object", "required": ["role"], "properties": ["role": role]],
+            "ServiceAccountCreate": [
+                "type": "object", "required": ["name", "role"], "properties": ["name": name, "role": role],
+            ],
+            "PrincipalCreate": [
+                "type": "object", "required": ["name"],
+                "properties": ["name": name, "platform_admin": ["type": "boolean"]],
+            ],
+            "KeyCreate": [
+                "type": "object",
+                "properties": [
+                    "principal": name, "name": ["type": "string", "minLength": 1, "maxLength": 128],
+                    "expires_in_days": ["type": "integer", "minimum": 1, "maximum": 3650],
                 ],
-                "description": ["type": "string", "maxLength": 4096],
-                "model_card": ["type": "string"],
-                "tags": tags,
             ],
-        ],
-        "VersionUpdate": [
-            "type": "object",
-            "properties": [
-                "description": ["type": "string", "maxLength": 4096],
-                "status": ["type": "string", "enum": ["ready", "archived"]],
+            "ModelCreate": [
+                "type": "object", "required": ["name"],
+                "properties": ["name": name, "description": ["type": "string", "maxLength": 4096], "tags": tags],
             ],
-        ],
-    ] }
+            "ModelUpdate": [
+                "type": "object", "required": ["description"],
+                "properties": ["description": ["type": "string", "maxLength": 4096]],
+            ],
+            "TagSet": [
+                "type": "object", "required": ["value"],
+                "properties": ["value": ["type": "string", "maxLength": 1024]],
+            ],
+            "AliasSet": [
+                "type": "object", "required": ["version"],
+                "properties": ["version": ["type": "integer", "minimum": 1]],
+            ],
+            "VersionCreate": [
+                "type": "object", "required": ["artifact"],
+                "properties": [
+                    "artifact": ["type": "string", "pattern": "^sha256:[0-9a-f]{64}$"],
+                    "format": ["type": "string", "enum": ["onnx", "xgboost_json", "lightgbm_text", "slipway"]],
+                    "signature": [
+                        "type": "object",
+                        "properties": [
+                            "inputs": ["type": "array", "items": tensor],
+                            "outputs": ["type": "array", "items": tensor],
+                        ],
+                        "required": ["inputs", "outputs"],
+                    ],
+                    "parameters": tags,
+                    "metrics": ["type": "object", "additionalProperties": ["type": "number"]],
+                    "lineage": [
+                        "type": "object",
+                        "properties": [
+                            "dataset_version": ["type": "string"], "training_job": ["type": "string"],
+                            "source_code": ["type": "string"],
+                        ],
+                    ],
+                    "description": ["type": "string", "maxLength": 4096],
+                    "model_card": ["type": "string"],
+                    "tags": tags,
+                ],
+            ],
+            "VersionUpdate": [
+                "type": "object",
+                "properties": [
+                    "description": ["type": "string", "maxLength": 4096],
+                    "status": ["type": "string", "enum": ["ready", "archived"]],
+                ],
+            ],
+        ]
+    }
 }

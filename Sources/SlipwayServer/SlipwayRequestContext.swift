@@ -29,7 +29,9 @@ public struct SlipwayRequestContext: RequestContext {
 
     /// The team resolved from the path (or `?team=`) by the authorisation middleware.
     func requireTeam() throws -> Team {
-        guard let team else { throw SlipwayError.badRequest("name the team in the path or as ?team=NAME", code: "team_required") }
+        guard let team else {
+            throw SlipwayError.badRequest("name the team in the path or as ?team=NAME", code: "team_required")
+        }
         return team
     }
 

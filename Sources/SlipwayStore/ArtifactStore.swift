@@ -6,9 +6,9 @@ import SQLKit
 import SlipwayCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A stored artifact as a team sees it.
@@ -71,7 +71,8 @@ public final class ArtifactStore: Sendable {
         team: TeamID, body: Body, expectedDigest: String?, limit: Int64, audit: AuditContext, at now: Date
     ) async throws -> ArtifactRecord where Body.Element == ByteBuffer {
         if let expectedDigest, !Digest.isArtifactDigest(expectedDigest) {
-            throw SlipwayError.badRequest("expected digest must be 'sha256:' and 64 lowercase hex digits", code: "invalid_digest")
+            throw SlipwayError.badRequest(
+                "expected digest must be 'sha256:' and 64 lowercase hex digits", code: "invalid_digest")
         }
         let tempPath = tempDirectory.appendingPathComponent("\(UUID().uuidString.lowercased()).part").path
         let file = try await threadPool.runIfActive { try FileHandleBox(creating: tempPath) }
@@ -175,7 +176,8 @@ public final class ArtifactStore: Sendable {
     /// Reads an artifact in chunks, verifying its digest: the last chunk is only delivered after the
     /// whole content has matched, so a corrupted blob never reads back complete.
     public func chunks(of record: ArtifactRecord, chunkSize: Int = 256 * 1024) -> ArtifactChunks {
-        ArtifactChunks(path: blobPath(record.digest), digest: record.digest, chunkSize: chunkSize, threadPool: threadPool)
+        ArtifactChunks(
+            path: blobPath(record.digest), digest: record.digest, chunkSize: chunkSize, threadPool: threadPool)
     }
 
     /// Reads up to `count` leading bytes (for format detection). Not digest-verified.
@@ -240,7 +242,9 @@ public final class ArtifactStore: Sendable {
         report.unreferencedArtifacts = removable
         let known = Set(
             try await database.read { db in
-                try await db.raw("SELECT digest FROM artifacts").all().map { try $0.decode(column: "digest", as: String.self) }
+                try await db.raw("SELECT digest FROM artifacts").all().map {
+                    try $0.decode(column: "digest", as: String.self)
+                }
             })
         for shard in (try? fileManager.contentsOfDirectory(atPath: blobsDirectory.path)) ?? [] {
             let shardPath = blobsDirectory.appendingPathComponent(shard).path
@@ -373,24 +377,24 @@ final class FileHandleBox: @unchecked Sendable {
 
 private func posixClose(_ fd: Int32) -> Int32 {
     #if canImport(Glibc)
-    Glibc.close(fd)
+        Glibc.close(fd)
     #else
-    Darwin.close(fd)
+        Darwin.close(fd)
     #endif
 }
 
 private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
     #if canImport(Glibc)
-    Glibc.write(fd, buffer, count)
+        Glibc.write(fd, buffer, count)
     #else
-    Darwin.write(fd, buffer, count)
+        Darwin.write(fd, buffer, count)
     #endif
 }
 
 private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
     #if canImport(Glibc)
-    Glibc.read(fd, buffer, count)
+        Glibc.read(fd, buffer, count)
     #else
-    Darwin.read(fd, buffer, count)
+        Darwin.read(fd, buffer, count)
     #endif
 }

@@ -5,8 +5,8 @@ import PostgresKit
 import PostgresNIO
 import SQLKit
 import SQLiteKit
-import SlipwayCore
 import ServiceLifecycle
+import SlipwayCore
 
 /// Where the platform's metadata lives.
 public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {

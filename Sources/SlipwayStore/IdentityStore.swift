@@ -63,7 +63,8 @@ public struct SQLIdentityStore: IdentityStore {
             let audit = AuditContext.system()
             let principal = try await Self.insertPrincipal(
                 db, name: name, kind: .user, ownerTeam: nil, isPlatformAdmin: true, audit: audit, at: now)
-            _ = try await Self.insertKey(db, for: principal, name: "bootstrap", token: token, expiresAt: nil, audit: audit, at: now)
+            _ = try await Self.insertKey(
+                db, for: principal, name: "bootstrap", token: token, expiresAt: nil, audit: audit, at: now)
             return principal
         }
     }
@@ -111,10 +112,9 @@ public struct SQLIdentityStore: IdentityStore {
 
     public func createTeam(name: String, description: String, audit: AuditContext, at now: Date) async throws -> Team {
         try ResourceName.validate(name, as: "team name")
-        guard description.utf8.count <= 4096 else {
-            throw SlipwayError.badRequest("description is limited to 4096 bytes", code: "too_long")
-        }
-        let team = Team(id: .random(), name: name, description: description, createdAt: Date(milliseconds: now.milliseconds))
+        try Description.validate(description)
+        let team = Team(
+            id: .random(), name: name, description: description, createdAt: Date(milliseconds: now.milliseconds))
         do {
             try await database.transaction { db in
                 try await db.raw(
@@ -126,7 +126,7 @@ public struct SQLIdentityStore: IdentityStore {
                 try await AuditWriter.append(
                     db, context: audit, team: team.id, action: "team.create", target: "team:\(name)", at: now)
             }
-        } catch where SQLErrors.isUniqueViolation(error) {
+        } catch  where SQLErrors.isUniqueViolation(error) {
             throw SlipwayError.conflict("a team named '\(name)' already exists", code: "team_exists")
         }
         return team
@@ -156,8 +156,9 @@ public struct SQLIdentityStore: IdentityStore {
                     db, name: name, kind: kind, ownerTeam: ownerTeam, isPlatformAdmin: isPlatformAdmin, audit: audit,
                     at: now)
             }
-        } catch where SQLErrors.isUniqueViolation(error) {
-            throw SlipwayError.conflict("a user or service account named '\(name)' already exists", code: "principal_exists")
+        } catch  where SQLErrors.isUniqueViolation(error) {
+            throw SlipwayError.conflict(
+                "a user or service account named '\(name)' already exists", code: "principal_exists")
         }
     }
 
@@ -174,8 +175,9 @@ public struct SQLIdentityStore: IdentityStore {
                 try await Self.upsertMembership(db, team: team, principal: account, role: role, audit: audit, at: now)
                 return account
             }
-        } catch where SQLErrors.isUniqueViolation(error) {
-            throw SlipwayError.conflict("a user or service account named '\(name)' already exists", code: "principal_exists")
+        } catch  where SQLErrors.isUniqueViolation(error) {
+            throw SlipwayError.conflict(
+                "a user or service account named '\(name)' already exists", code: "principal_exists")
         }
     }
 
@@ -225,7 +227,8 @@ public struct SQLIdentityStore: IdentityStore {
                 """
             ).all()
             guard !removed.isEmpty else {
-                throw SlipwayError.notFound("'\(principal.name)' is not a member of team '\(team.name)'", code: "member_not_found")
+                throw SlipwayError.notFound(
+                    "'\(principal.name)' is not a member of team '\(team.name)'", code: "member_not_found")
             }
             try await AuditWriter.append(
                 db, context: audit, team: team.id, action: "member.remove", target: "principal:\(principal.name)",
@@ -260,7 +263,8 @@ public struct SQLIdentityStore: IdentityStore {
         }
         let now = Date(milliseconds: now.milliseconds)
         return try await database.transaction { db in
-            try await Self.insertKey(db, for: principal, name: name, token: token, expiresAt: expiresAt, audit: audit, at: now)
+            try await Self.insertKey(
+                db, for: principal, name: name, token: token, expiresAt: expiresAt, audit: audit, at: now)
         }
     }
 

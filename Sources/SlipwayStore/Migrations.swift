@@ -1,6 +1,6 @@
 import Foundation
-import SlipwayCore
 import SQLKit
+import SlipwayCore
 
 /// A named, append-only schema change. Never edit or reorder a released migration: add a new one.
 struct Migration: Sendable {

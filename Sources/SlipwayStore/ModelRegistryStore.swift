@@ -65,9 +65,7 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
     ) async throws -> Model {
         try ResourceName.validate(name, as: "model name")
         try Tags.validate(tags)
-        guard description.utf8.count <= 4096 else {
-            throw SlipwayError.badRequest("description is limited to 4096 bytes", code: "too_long")
-        }
+        try Description.validate(description)
         let now = Date(milliseconds: now.milliseconds)
         let model = Model(
             id: .random(), team: team, name: name, description: description, latestVersion: 0, tags: tags,
@@ -92,7 +90,7 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
                 try await AuditWriter.append(
                     db, context: audit, team: team, action: "model.create", target: "model:\(name)", at: now)
             }
-        } catch where SQLErrors.isUniqueViolation(error) {
+        } catch  where SQLErrors.isUniqueViolation(error) {
             throw SlipwayError.conflict("model '\(name)' already exists in this team", code: "model_exists")
         }
         return model
@@ -145,9 +143,7 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
     public func updateModel(team: TeamID, name: String, description: String, audit: AuditContext, at now: Date)
         async throws -> Model
     {
-        guard description.utf8.count <= 4096 else {
-            throw SlipwayError.badRequest("description is limited to 4096 bytes", code: "too_long")
-        }
+        try Description.validate(description)
         try await database.transaction { db in
             let updated = try await db.raw(
                 """
@@ -273,9 +269,7 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
         team: TeamID, model: String, version: Int, description: String?, status: VersionStatus?, audit: AuditContext,
         at now: Date
     ) async throws -> ModelVersion {
-        if let description, description.utf8.count > 4096 {
-            throw SlipwayError.badRequest("description is limited to 4096 bytes", code: "too_long")
-        }
+        if let description { try Description.validate(description) }
         try await database.transaction { db in
             let modelID = try await Self.modelID(db, team: team, name: model)
             var changes: [String: String] = [:]
@@ -313,7 +307,8 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
     {
         try ResourceName.validate(alias, as: "alias")
         if Int(alias) != nil {
-            throw SlipwayError.badRequest("alias '\(alias)' would be mistaken for a version number", code: "invalid_name")
+            throw SlipwayError.badRequest(
+                "alias '\(alias)' would be mistaken for a version number", code: "invalid_name")
         }
         try await database.transaction { db in
             let modelID = try await Self.modelID(db, team: team, name: model)
@@ -336,7 +331,8 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
         }
     }
 
-    public func deleteAlias(team: TeamID, model: String, alias: String, audit: AuditContext, at now: Date) async throws {
+    public func deleteAlias(team: TeamID, model: String, alias: String, audit: AuditContext, at now: Date) async throws
+    {
         try await database.transaction { db in
             let modelID = try await Self.modelID(db, team: team, name: model)
             let deleted = try await db.raw(
@@ -389,7 +385,9 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
                 if let value {
                     try await Self.requireTagRoom(
                         db,
-                        count: "SELECT COUNT(*) AS n FROM model_tags WHERE model_id = \(bind: modelID) AND key <> \(bind: key)")
+                        count:
+                            "SELECT COUNT(*) AS n FROM model_tags WHERE model_id = \(bind: modelID) AND key <> \(bind: key)"
+                    )
                     try await db.raw(
                         """
                         INSERT INTO model_tags (model_id, key, value) VALUES (\(bind: modelID), \(bind: key), \(bind: value))

@@ -13,7 +13,8 @@ import Testing
 struct CLITests {
     @Test("login profiles are written with mode 0600 and read back")
     func profileFilePermissions() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-cli-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "slipway-cli-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("config.json").path
         var store = ProfileStore()
@@ -25,7 +26,8 @@ struct CLITests {
         // Saving again keeps the mode.
         try store.save(to: path)
         #expect(
-            ((try FileManager.default.attributesOfItem(atPath: path))[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+            ((try FileManager.default.attributesOfItem(atPath: path))[.posixPermissions] as? NSNumber)?.intValue
+                == 0o600)
     }
 
     @Test("server errors map to stable exit codes and carry the server's message")
@@ -58,18 +60,25 @@ struct CLITests {
                 let parsed = try SlipwayCommand.parseAsRoot(path + ["--help"])
                 #expect("\(type(of: parsed))".contains("Help"), "\(path) --help parsed as \(type(of: parsed))")
             } catch {
-                #expect(SlipwayCommand.exitCode(for: error) == .success, "\(path): \(SlipwayCommand.message(for: error))")
+                #expect(
+                    SlipwayCommand.exitCode(for: error) == .success, "\(path): \(SlipwayCommand.message(for: error))")
             }
         }
-        let download = try? SlipwayCommand.parseAsRoot(["versions", "download", "m", "1", "-o", "out.bin", "--output", "json"])
+        let download = try? SlipwayCommand.parseAsRoot([
+            "versions", "download", "m", "1", "-o", "out.bin", "--output", "json",
+        ])
         #expect(download != nil)
     }
 
     @Test("audit verify on a missing SQLite file fails clearly and creates nothing")
     func auditVerifyMissingDatabase() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("missing-\(UUID().uuidString).sqlite").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("missing-\(UUID().uuidString).sqlite")
+            .path
         var command = try SlipwayCommand.parseAsRoot(["audit", "verify", "--database", path])
-        guard var verify = command as? any AsyncParsableCommand else { Issue.record("not async"); return }
+        guard var verify = command as? any AsyncParsableCommand else {
+            Issue.record("not async")
+            return
+        }
         await #expect(throws: ExitCode(ExitCodes.notFound)) { try await verify.run() }
         #expect(!FileManager.default.fileExists(atPath: path))
         _ = command
@@ -86,7 +95,8 @@ struct CLITests {
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-cli-e2e-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: home) }
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-        var configuration = ServerConfiguration(home: home, database: .sqlite(path: home.appendingPathComponent("db.sqlite").path))
+        var configuration = ServerConfiguration(
+            home: home, database: .sqlite(path: home.appendingPathComponent("db.sqlite").path))
         configuration.port = 0
         let settings = configuration
         var logger = Logger(label: "test")
@@ -118,17 +128,22 @@ struct CLITests {
                     }
                 }
                 try await run(["teams", "create", "fraud"] + server)
-                try await run(["models", "create", "fraud-detector", "--team", "fraud", "--tag", "owner=alice"] + server)
                 try await run(
-                    ["versions", "create", "fraud-detector", "--team", "fraud", "--file", modelFile, "--metric", "auc=0.93",
-                     "--dataset-version", "transactions@3"] + server)
+                    ["models", "create", "fraud-detector", "--team", "fraud", "--tag", "owner=alice"] + server)
+                try await run(
+                    [
+                        "versions", "create", "fraud-detector", "--team", "fraud", "--file", modelFile, "--metric",
+                        "auc=0.93",
+                        "--dataset-version", "transactions@3",
+                    ] + server)
                 try await run(["aliases", "set", "fraud-detector", "champion", "1", "--team", "fraud"] + server)
 
                 let team = try #require(try await platform.identity.team(named: "fraud"))
                 let model = try #require(try await platform.registry.model(team: team.id, name: "fraud-detector"))
                 #expect(model.aliases == ["champion": 1])
                 #expect(model.tags == ["owner": "alice"])
-                let version = try #require(try await platform.registry.version(team: team.id, model: "fraud-detector", version: 1))
+                let version = try #require(
+                    try await platform.registry.version(team: team.id, model: "fraud-detector", version: 1))
                 #expect(version.format == .xgboostJSON)
                 #expect(version.metrics == ["auc": 0.93])
                 #expect(version.lineage.datasetVersion == "transactions@3")

@@ -28,7 +28,8 @@ struct GracefulShutdownTests {
 
     @Test("on shutdown the server stops accepting but finishes the request in flight")
     func finishesInFlightRequests() async throws {
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-shutdown-\(UUID().uuidString)")
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "slipway-shutdown-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: home) }
         var configuration = ServerConfiguration(home: home, database: .sqliteInMemory)
         configuration.port = 0

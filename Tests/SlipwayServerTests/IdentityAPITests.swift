@@ -15,7 +15,10 @@ struct IdentityAPITests {
         try await TestServer.with { server, client in
             #expect(try await client.call(.get, "/healthz", key: nil).status == .ok)
             #expect(try await client.call(.get, "/readyz", key: nil).status == .ok)
-            for key in [nil, "nonsense", "slw_abc_def", "slw_" + String(repeating: "a", count: 32) + "_" + String(repeating: "b", count: 64)] {
+            for key in [
+                nil, "nonsense", "slw_abc_def",
+                "slw_" + String(repeating: "a", count: 32) + "_" + String(repeating: "b", count: 64),
+            ] {
                 let reply = try await client.call(.get, "/api/v1/teams", key: key)
                 #expect(reply.status == .unauthorized)
                 #expect(reply.headers[.wwwAuthenticate] == "Bearer")
@@ -76,7 +79,8 @@ struct IdentityAPITests {
             let ciSecret = try #require(ciKey["secret"] as? String)
             #expect(try await client.call(.get, "/api/v1/teams/fraud/models", key: ciSecret).status == .ok)
 
-            let bobKey = try await client.call(.post, "/api/v1/keys", key: teamAdmin.aliceKey, json: ["principal": "bob"])
+            let bobKey = try await client.call(
+                .post, "/api/v1/keys", key: teamAdmin.aliceKey, json: ["principal": "bob"])
             #expect(bobKey.status == .notFound)
             let growthAccount = try await client.call(
                 .post, "/api/v1/teams/growth/service-accounts", key: teamAdmin.aliceKey,
@@ -95,7 +99,9 @@ struct IdentityAPITests {
                 .put, "/api/v1/teams/fraud/members/carol", key: carol.aliceKey, json: ["role": "viewer"])
             #expect(demote.status == .conflict)
             #expect(demote.errorCode == "last_admin")
-            #expect(try await client.call(.delete, "/api/v1/teams/fraud/members/carol", key: carol.aliceKey).status == .conflict)
+            #expect(
+                try await client.call(.delete, "/api/v1/teams/fraud/members/carol", key: carol.aliceKey).status
+                    == .conflict)
 
             let growthAdmin = try await Fixture.make(server, client, team: "growth", user: "gina", role: "admin")
             #expect(
@@ -130,13 +136,15 @@ struct IdentityAPITests {
         try await TestServer.with { server, client in
             let fixture = try await Fixture.make(server, client)
             for index in 1...3 {
-                _ = try await client.call(.post, "/api/v1/teams/fraud/models", key: fixture.aliceKey, json: ["name": "m\(index)"])
+                _ = try await client.call(
+                    .post, "/api/v1/teams/fraud/models", key: fixture.aliceKey, json: ["name": "m\(index)"])
             }
             var sequences: [Int] = []
             var cursor: String?
             repeat {
                 let page = try await client.call(
-                    .get, "/api/v1/audit?team=fraud&limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""), key: server.adminKey)
+                    .get, "/api/v1/audit?team=fraud&limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""),
+                    key: server.adminKey)
                 #expect(page.status == .ok)
                 sequences += page.items.compactMap { $0["sequence"] as? Int }
                 cursor = page["next_cursor"] as? String
@@ -159,7 +167,8 @@ struct IdentityAPITests {
             let entry = try #require(asReviewer.items.first { $0["action"] as? String == "model.create" })
             #expect(entry["actor"] as? String == "alice")
             #expect((entry["request_id"] as? String)?.isEmpty == false)
-            #expect(try await client.call(.get, "/api/v1/audit?team=fraud", key: developer.aliceKey).status == .forbidden)
+            #expect(
+                try await client.call(.get, "/api/v1/audit?team=fraud", key: developer.aliceKey).status == .forbidden)
             #expect(try await client.call(.get, "/api/v1/audit?team=fraud", key: outsider.aliceKey).status == .notFound)
             #expect(try await client.call(.get, "/api/v1/audit", key: developer.aliceKey).status == .badRequest)
             #expect(try await client.call(.get, "/api/v1/audit/verify", key: reviewer.aliceKey).status == .forbidden)

@@ -10,7 +10,9 @@ import Testing
 
 @Suite("Model registry API")
 struct RegistryAPITests {
-    @Test("a developer registers a model, uploads versions, moves an alias, and reads it all back", arguments: await Backend.all)
+    @Test(
+        "a developer registers a model, uploads versions, moves an alias, and reads it all back",
+        arguments: await Backend.all)
     func quickstartFlow(backend: Backend) async throws {
         try await TestServer.with(backend: backend) { server, client in
             let fixture = try await Fixture.make(server, client)
@@ -81,7 +83,8 @@ struct RegistryAPITests {
         try await TestServer.with(backend: backend) { server, client in
             let alice = try await Fixture.make(server, client)
             let bob = try await Fixture.make(server, client, team: "growth", user: "bob")
-            _ = try await client.call(.post, "/api/v1/teams/fraud/models", key: alice.aliceKey, json: ["name": "secret"])
+            _ = try await client.call(
+                .post, "/api/v1/teams/fraud/models", key: alice.aliceKey, json: ["name": "secret"])
             let upload = try await client.call(
                 .post, "/api/v1/teams/fraud/artifacts", key: alice.aliceKey, raw: xgboostModelBytes)
             let digest = try #require(upload["digest"] as? String)
@@ -111,7 +114,8 @@ struct RegistryAPITests {
         try await TestServer.with { server, client in
             let viewer = try await Fixture.make(server, client, role: "viewer")
             #expect(try await client.call(.get, "/api/v1/teams/fraud/models", key: viewer.aliceKey).status == .ok)
-            let reply = try await client.call(.post, "/api/v1/teams/fraud/models", key: viewer.aliceKey, json: ["name": "m"])
+            let reply = try await client.call(
+                .post, "/api/v1/teams/fraud/models", key: viewer.aliceKey, json: ["name": "m"])
             #expect(reply.status == .forbidden)
             #expect(reply.errorCode == "insufficient_role")
         }
@@ -151,7 +155,8 @@ struct RegistryAPITests {
             let fixture = try await Fixture.make(server, client)
             _ = try await client.call(.post, "/api/v1/teams/fraud/models", key: fixture.aliceKey, json: ["name": "m"])
             let pickle = ByteBuffer(bytes: [0x80, 0x04, 0x95] + Array("cos\nsystem\n".utf8))
-            let upload = try await client.call(.post, "/api/v1/teams/fraud/artifacts", key: fixture.aliceKey, raw: pickle)
+            let upload = try await client.call(
+                .post, "/api/v1/teams/fraud/artifacts", key: fixture.aliceKey, raw: pickle)
             let digest = try #require(upload["digest"] as? String)
             let reply = try await client.call(
                 .post, "/api/v1/teams/fraud/models/m/versions", key: fixture.aliceKey, json: ["artifact": digest])
@@ -218,7 +223,8 @@ struct RegistryAPITests {
                 let reply = try await client.call(.get, path, key: key)
                 #expect([.badRequest, .notFound].contains(reply.status), "\(path) answered \(reply.status)")
             }
-            let emptyPatch = try await client.call(.patch, "/api/v1/teams/fraud/models/dup/versions/1", key: key, json: [:])
+            let emptyPatch = try await client.call(
+                .patch, "/api/v1/teams/fraud/models/dup/versions/1", key: key, json: [:])
             #expect(emptyPatch.status == .badRequest)
 
             let noRoute = try await client.call(.get, "/api/v1/nothing-here", key: key)

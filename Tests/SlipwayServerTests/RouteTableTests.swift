@@ -3,9 +3,10 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import SlipwayCore
-@testable import SlipwayServer
 import SlipwayStore
 import Testing
+
+@testable import SlipwayServer
 
 @Suite("Route table and OpenAPI")
 struct RouteTableTests {

@@ -108,14 +108,18 @@ struct Fixture {
     let adminKey: String
     let aliceKey: String
 
-    static func make(_ server: TestServer, _ client: any TestClientProtocol, team: String = "fraud", user: String = "alice", role: String = "developer") async throws -> Fixture {
+    static func make(
+        _ server: TestServer, _ client: any TestClientProtocol, team: String = "fraud", user: String = "alice",
+        role: String = "developer"
+    ) async throws -> Fixture {
         let admin = server.adminKey
         if try await client.call(.get, "/api/v1/teams/\(team)", key: admin).status == .notFound {
             #expect(try await client.call(.post, "/api/v1/teams", key: admin, json: ["name": team]).status == .created)
         }
         #expect(try await client.call(.post, "/api/v1/principals", key: admin, json: ["name": user]).status == .created)
         #expect(
-            try await client.call(.put, "/api/v1/teams/\(team)/members/\(user)", key: admin, json: ["role": role]).status
+            try await client.call(.put, "/api/v1/teams/\(team)/members/\(user)", key: admin, json: ["role": role])
+                .status
                 == .ok)
         let key = try await client.call(.post, "/api/v1/keys", key: admin, json: ["principal": user, "name": "test"])
         #expect(key.status == .created)

@@ -224,10 +224,12 @@ struct IdentityStoreTests {
                 try await harness.identity.removeMembership(team: team, principal: zed, audit: audit, at: now)
             }
             await expectSlipwayError(.conflict, code: "last_admin") {
-                try await harness.identity.setMembership(team: team, principal: zed, role: .developer, audit: audit, at: now)
+                try await harness.identity.setMembership(
+                    team: team, principal: zed, role: .developer, audit: audit, at: now)
             }
             let kim = try await harness.makeUser("kim")
-            _ = try await harness.identity.setMembership(team: team, principal: kim, role: .admin, audit: audit, at: now)
+            _ = try await harness.identity.setMembership(
+                team: team, principal: kim, role: .admin, audit: audit, at: now)
 
             try await harness.expectAudited("member.remove") {
                 try await harness.identity.removeMembership(team: team, principal: zed, audit: audit, at: now)

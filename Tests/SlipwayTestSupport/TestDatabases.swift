@@ -165,7 +165,6 @@ public func withTimeout<R: Sendable>(
     }
 }
 
-
 extension Backend {
     /// Runs `body` with a fresh database location of this kind: in memory, a file under `directory`,
     /// or a throw-away PostgreSQL database (dropped afterwards).

@@ -10,7 +10,8 @@ struct Audit: AsyncParsableCommand {
         abstract: "The hash-chained audit log.", subcommands: [List.self, Verify.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Audit entries of a team (all teams for platform admins without --team).")
+        static let configuration = CommandConfiguration(
+            abstract: "Audit entries of a team (all teams for platform admins without --team).")
         @OptionGroup var options: ClientOptions
         @Option(name: .shortAndLong, help: "Team.") var team: String?
         @Option(help: "Entries after this sequence number.") var after: Int?
@@ -27,7 +28,8 @@ struct Audit: AsyncParsableCommand {
                 Output.render(
                     data, options.output,
                     columns: [
-                        ("SEQ", "sequence"), ("TIME", "time"), ("ACTOR", "actor"), ("ACTION", "action"), ("TARGET", "target"),
+                        ("SEQ", "sequence"), ("TIME", "time"), ("ACTOR", "actor"), ("ACTION", "action"),
+                        ("TARGET", "target"),
                         ("REQUEST", "request_id"),
                     ])
             }
@@ -67,7 +69,9 @@ struct Audit: AsyncParsableCommand {
                 } else if result.ok {
                     print("audit chain intact: \(result.checked) entries verified")
                 } else {
-                    print("audit chain BROKEN at entry \(result.firstBrokenSequence.map(String.init) ?? "?"): \(result.problem ?? "")")
+                    print(
+                        "audit chain BROKEN at entry \(result.firstBrokenSequence.map(String.init) ?? "?"): \(result.problem ?? "")"
+                    )
                     print("(\(result.checked) entries before it verified)")
                 }
                 if !result.ok { throw ExitCode(ExitCodes.auditBroken) }

@@ -13,7 +13,8 @@ struct Teams: AsyncParsableCommand {
         func run() async throws {
             try await reporting {
                 let data = try await options.client().send(.GET, "/api/v1/teams")
-                Output.render(data, options.output, columns: [("NAME", "name"), ("ROLE", "role"), ("DESCRIPTION", "description")])
+                Output.render(
+                    data, options.output, columns: [("NAME", "name"), ("ROLE", "role"), ("DESCRIPTION", "description")])
             }
         }
     }
@@ -61,8 +62,10 @@ struct Members: AsyncParsableCommand {
         @Option(name: .shortAndLong, help: "Team (default: $SLIPWAY_TEAM or the profile's).") var team: String?
         func run() async throws {
             try await reporting {
-                let data = try await options.client().send(.GET, "/api/v1/teams/\(try options.team(team).pathSegment)/members")
-                Output.render(data, options.output, columns: [("PRINCIPAL", "principal"), ("KIND", "kind"), ("ROLE", "role")])
+                let data = try await options.client().send(
+                    .GET, "/api/v1/teams/\(try options.team(team).pathSegment)/members")
+                Output.render(
+                    data, options.output, columns: [("PRINCIPAL", "principal"), ("KIND", "kind"), ("ROLE", "role")])
             }
         }
     }
@@ -111,13 +114,17 @@ struct Users: AsyncParsableCommand {
                 let data = try await options.client().send(.GET, "/api/v1/principals")
                 Output.render(
                     data, options.output,
-                    columns: [("NAME", "name"), ("KIND", "kind"), ("PLATFORM ADMIN", "platform_admin"), ("CREATED", "created_at")])
+                    columns: [
+                        ("NAME", "name"), ("KIND", "kind"), ("PLATFORM ADMIN", "platform_admin"),
+                        ("CREATED", "created_at"),
+                    ])
             }
         }
     }
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a user; then give it a key with 'slipway keys create --for NAME'.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a user; then give it a key with 'slipway keys create --for NAME'.")
         @OptionGroup var options: ClientOptions
         @Argument(help: "User name.") var name: String
         @Flag(help: "Make the user a platform admin.") var platformAdmin = false
@@ -142,7 +149,8 @@ struct ServiceAccounts: AsyncParsableCommand {
         subcommands: [Create.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a service account owned by a team (team admins).")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a service account owned by a team (team admins).")
         @OptionGroup var options: ClientOptions
         @Option(name: .shortAndLong, help: "Team.") var team: String?
         @Argument(help: "Service account name.") var name: String
@@ -165,7 +173,8 @@ struct Keys: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Revoke.self, Generate.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a key for yourself or --for a user or service account.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a key for yourself or --for a user or service account.")
         @OptionGroup var options: ClientOptions
         @Option(name: .customLong("for"), help: "Principal to create the key for.") var principal: String?
         @Option(help: "A name to recognise the key by.") var name: String = "default"
@@ -181,7 +190,9 @@ struct Keys: AsyncParsableCommand {
                     .POST, "/api/v1/keys", json: Body(principal: principal, name: name, expires_in_days: expiresInDays))
                 if options.output == .json { return Output.print(json: data) }
                 let object = Output.object(data)
-                print("Created key \(Output.cell(object["id"])) for \(Output.cell(object["principal"])). The secret, shown only now:\n")
+                print(
+                    "Created key \(Output.cell(object["id"])) for \(Output.cell(object["principal"])). The secret, shown only now:\n"
+                )
                 print("    \(Output.cell(object["secret"]))\n")
             }
         }

@@ -36,10 +36,13 @@ struct WhoAmI: AsyncParsableCommand {
             if options.output == .json { return Output.print(json: data) }
             let object = Output.object(data)
             let principal = object["principal"] as? [String: Any] ?? [:]
-            print("\(Output.cell(principal["name"])) (\(Output.cell(principal["kind"]))\((principal["platform_admin"] as? Bool) == true ? ", platform admin" : ""))")
+            print(
+                "\(Output.cell(principal["name"])) (\(Output.cell(principal["kind"]))\((principal["platform_admin"] as? Bool) == true ? ", platform admin" : ""))"
+            )
             let teams = object["teams"] as? [[String: Any]] ?? []
             if !teams.isEmpty {
-                print(Output.table(["TEAM", "ROLE"], teams.map { [Output.cell($0["name"]), Output.cell($0["role"])] }))
+                print(
+                    Output.table(["TEAM", "ROLE"], teams.map { [Output.cell($0["name"]), Output.cell($0["role"])] }))
             }
         }
     }

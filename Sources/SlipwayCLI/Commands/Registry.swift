@@ -40,11 +40,15 @@ struct Models: AsyncParsableCommand {
                 if let cursor { items.append(.init(name: "cursor", value: cursor)) }
                 var components = URLComponents()
                 components.queryItems = items
-                let path = "/api/v1/teams/\(try options.team(team).pathSegment)/models\(components.percentEncodedQuery.map { "?\($0)" } ?? "")"
+                let path =
+                    "/api/v1/teams/\(try options.team(team).pathSegment)/models\(components.percentEncodedQuery.map { "?\($0)" } ?? "")"
                 let data = try await options.client().send(.GET, path)
                 Output.render(
                     data, options.output,
-                    columns: [("NAME", "name"), ("LATEST", "latest_version"), ("ALIASES", "aliases"), ("TAGS", "tags"), ("UPDATED", "updated_at")])
+                    columns: [
+                        ("NAME", "name"), ("LATEST", "latest_version"), ("ALIASES", "aliases"), ("TAGS", "tags"),
+                        ("UPDATED", "updated_at"),
+                    ])
             }
         }
     }
@@ -59,7 +63,10 @@ struct Models: AsyncParsableCommand {
                 let data = try await options.client().send(.GET, try modelPath(options, team, model))
                 Output.details(
                     data, options.output,
-                    keys: ["name", "id", "team", "description", "latest_version", "aliases", "tags", "created_at", "updated_at"])
+                    keys: [
+                        "name", "id", "team", "description", "latest_version", "aliases", "tags", "created_at",
+                        "updated_at",
+                    ])
             }
         }
     }
@@ -90,7 +97,8 @@ struct Models: AsyncParsableCommand {
 /// `slipway versions …`.
 struct Versions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Immutable, numbered model versions.", subcommands: [Create.self, List.self, Show.self, Download.self])
+        abstract: "Immutable, numbered model versions.",
+        subcommands: [Create.self, List.self, Show.self, Download.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -98,8 +106,10 @@ struct Versions: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
         @Option(name: .shortAndLong, help: "Team.") var team: String?
         @Argument(help: "Model name.") var model: String
-        @Option(name: .shortAndLong, help: "Model file (ONNX, XGBoost JSON, LightGBM text, Slipway native).") var file: String
-        @Option(help: "Declared format (checked against the content): onnx, xgboost_json, lightgbm_text, slipway.") var format: String?
+        @Option(name: .shortAndLong, help: "Model file (ONNX, XGBoost JSON, LightGBM text, Slipway native).") var file:
+            String
+        @Option(help: "Declared format (checked against the content): onnx, xgboost_json, lightgbm_text, slipway.")
+        var format: String?
         @Option(help: "Signature JSON file: {\"inputs\":[…],\"outputs\":[…]}.") var signature: String?
         @Option(help: "Metric NAME=NUMBER (repeatable).") var metric: [String] = []
         @Option(help: "Parameter KEY=VALUE (repeatable).") var param: [String] = []
@@ -129,7 +139,8 @@ struct Versions: AsyncParsableCommand {
                         throw CLIFailure(message: "cannot read signature file '\(path)'", exitCode: 64)
                     }
                     do { return try JSONDecoder().decode(ModelSignature.self, from: data) } catch {
-                        throw CLIFailure(message: "signature file '\(path)' is not a valid signature: \(error)", exitCode: 64)
+                        throw CLIFailure(
+                            message: "signature file '\(path)' is not a valid signature: \(error)", exitCode: 64)
                     }
                 }
                 let card = try modelCard.map { path -> String in
@@ -144,10 +155,12 @@ struct Versions: AsyncParsableCommand {
                 let progress = ProgressBar(total: size, label: "uploading")
                 let chunks = FileChunks(path: file, chunkSize: 256 * 1024, progress: progress)
                 let uploaded = try await client.send(
-                    .POST, "/api/v1/teams/\(teamName.pathSegment)/artifacts", body: .stream(chunks, length: .known(size)))
+                    .POST, "/api/v1/teams/\(teamName.pathSegment)/artifacts",
+                    body: .stream(chunks, length: .known(size)))
                 progress.finish()
                 guard let digest = Output.object(uploaded)["digest"] as? String else {
-                    throw CLIFailure(message: "the server did not return the artifact digest", exitCode: ExitCodes.server)
+                    throw CLIFailure(
+                        message: "the server did not return the artifact digest", exitCode: ExitCodes.server)
                 }
                 struct Lineage: Encodable, Sendable {
                     let dataset_version: String?
@@ -167,12 +180,15 @@ struct Versions: AsyncParsableCommand {
                 }
                 let body = Body(
                     artifact: digest, format: format, signature: signatureValue, parameters: params, metrics: metrics,
-                    lineage: Lineage(dataset_version: datasetVersion, training_job: trainingJob, source_code: sourceCode),
+                    lineage: Lineage(
+                        dataset_version: datasetVersion, training_job: trainingJob, source_code: sourceCode),
                     description: description, model_card: card, tags: tags)
                 let data = try await client.send(.POST, try modelPath(options, team, model) + "/versions", json: body)
                 if options.output == .json { return Output.print(json: data) }
                 let object = Output.object(data)
-                print("Registered \(model) version \(Output.cell(object["version"])) (\(Output.cell(object["format"])), \(digest))")
+                print(
+                    "Registered \(model) version \(Output.cell(object["version"])) (\(Output.cell(object["format"])), \(digest))"
+                )
             }
         }
     }
@@ -220,7 +236,8 @@ struct Versions: AsyncParsableCommand {
     }
 
     struct Download: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Download a version's artifact (digest verified by the server).")
+        static let configuration = CommandConfiguration(
+            abstract: "Download a version's artifact (digest verified by the server).")
         @OptionGroup var options: ClientOptions
         @Option(name: .shortAndLong, help: "Team.") var team: String?
         @Argument(help: "Model name.") var model: String
@@ -251,7 +268,8 @@ struct Aliases: AsyncParsableCommand {
         func run() async throws {
             try await reporting {
                 let data = try await options.client().send(
-                    .PUT, try modelPath(options, team, model) + "/aliases/\(alias.pathSegment)", json: ["version": version])
+                    .PUT, try modelPath(options, team, model) + "/aliases/\(alias.pathSegment)",
+                    json: ["version": version])
                 if options.output == .json { return Output.print(json: data) }
                 print("\(model)@\(alias) -> version \(version)")
             }
@@ -266,7 +284,8 @@ struct Aliases: AsyncParsableCommand {
         @Argument(help: "Alias name.") var alias: String
         func run() async throws {
             try await reporting {
-                _ = try await options.client().send(.DELETE, try modelPath(options, team, model) + "/aliases/\(alias.pathSegment)")
+                _ = try await options.client().send(
+                    .DELETE, try modelPath(options, team, model) + "/aliases/\(alias.pathSegment)")
                 if options.output == .table { print("deleted \(model)@\(alias)") }
             }
         }

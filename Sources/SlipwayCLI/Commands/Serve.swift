@@ -20,7 +20,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one).") var port: Int = 8080
     @Option(help: "Data directory (default: $SLIPWAY_HOME or ./.slipway).") var home: String?
-    @Option(help: "Metadata database: an SQLite path or postgres://user:pass@host:port/db (default: $SLIPWAY_DATABASE or HOME/slipway.sqlite).")
+    @Option(
+        help:
+            "Metadata database: an SQLite path or postgres://user:pass@host:port/db (default: $SLIPWAY_DATABASE or HOME/slipway.sqlite)."
+    )
     var database: String?
     @Option(help: "Largest accepted artifact in bytes.") var maxArtifactBytes: Int64 = 2 * 1024 * 1024 * 1024
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
@@ -31,7 +34,8 @@ struct Serve: AsyncParsableCommand {
         let homeURL = URL(fileURLWithPath: homePath, isDirectory: true).standardizedFileURL
         try FileManager.default.createDirectory(at: homeURL, withIntermediateDirectories: true)
         var settings = ServerConfiguration(
-            home: homeURL, database: try (database ?? environment["SLIPWAY_DATABASE"]).map(DatabaseLocation.init(parsing:)))
+            home: homeURL,
+            database: try (database ?? environment["SLIPWAY_DATABASE"]).map(DatabaseLocation.init(parsing:)))
         settings.host = host
         settings.port = port
         settings.maxArtifactBytes = maxArtifactBytes

@@ -40,7 +40,8 @@ struct AuditController {
             }
             let result = try await audit.verify()
             return try Response.json(
-                Out(ok: result.ok, checked: result.checked, firstBrokenSequence: result.firstBrokenSequence,
+                Out(
+                    ok: result.ok, checked: result.checked, firstBrokenSequence: result.firstBrokenSequence,
                     problem: result.problem))
         }
     }

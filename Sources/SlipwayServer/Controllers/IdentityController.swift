@@ -81,7 +81,8 @@ struct IdentityController {
         router.post("/api/v1/keys") { request, context in try await createKey(request, context) }
         router.get("/api/v1/keys") { request, context in
             let caller = try context.requireCaller()
-            let principal = try await keyOwner(named: request.uri.queryParameters.get("principal").map { String($0) }, caller)
+            let principal = try await keyOwner(
+                named: request.uri.queryParameters.get("principal").map { String($0) }, caller)
             let keys = try await identity.keys(of: principal.id)
             return try Response.json(ListResponse(items: keys.map { DTO.KeyOut($0, principalName: principal.name) }))
         }
@@ -130,7 +131,8 @@ struct IdentityController {
         let principal = try await requirePrincipal(try context.parameter("principal"))
         if principal.kind == .serviceAccount, principal.ownerTeam != team.id {
             // Another team's service account is answered like an unknown name: no cross-team discovery.
-            throw SlipwayError.notFound("no user or service account named '\(principal.name)'", code: "principal_not_found")
+            throw SlipwayError.notFound(
+                "no user or service account named '\(principal.name)'", code: "principal_not_found")
         }
         let membership = try await identity.setMembership(
             team: team, principal: principal, role: role, audit: try context.audit(), at: now())

@@ -83,13 +83,15 @@ struct RegistryController {
                     parts[1].unicodeScalars.allSatisfy({ $0.value >= 32 })
                 else {
                     throw SlipwayError.badRequest(
-                        "tag filter must be KEY=VALUE with a valid tag key and a printable value", code: "invalid_query")
+                        "tag filter must be KEY=VALUE with a valid tag key and a printable value", code: "invalid_query"
+                    )
                 }
                 filter.tag = (String(parts[0]), String(parts[1]))
             }
             let page = try await registry.searchModels(team: team.id, filter: filter, page: try request.pageRequest())
             return try Response.json(
-                ListResponse(items: page.items.map { DTO.ModelOut($0, teamName: team.name) }, nextCursor: page.nextCursor))
+                ListResponse(
+                    items: page.items.map { DTO.ModelOut($0, teamName: team.name) }, nextCursor: page.nextCursor))
         }
         router.get(RouterPath(model)) { _, context in
             let team = try context.requireTeam()

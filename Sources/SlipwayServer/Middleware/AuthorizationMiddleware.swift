@@ -33,7 +33,8 @@ struct AuthorizationMiddleware: RouterMiddleware {
 
         var context = context
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-            let token = APIKeyToken(parsing: String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)),
+            let token = APIKeyToken(
+                parsing: String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)),
             let caller = try await identity.authenticate(token, at: now())
         else { throw SlipwayError.unauthenticated }
         context.caller = caller
