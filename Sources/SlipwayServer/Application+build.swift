@@ -55,7 +55,7 @@ public struct SlipwayPlatform: Sendable {
 public func buildRouter(platform: SlipwayPlatform, configuration: ServerConfiguration) -> Router<SlipwayRequestContext>
 {
     let router = Router(context: SlipwayRequestContext.self)
-    router.add(middleware: RequestLoggingMiddleware(metrics: platform.metrics))
+    router.add(middleware: RequestLoggingMiddleware(registry: platform.metrics))
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthorizationMiddleware(identity: platform.identity, now: platform.now))
     OpsController(database: platform.database, metrics: platform.metrics).register(on: router)

@@ -1,12 +1,20 @@
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import Prometheus
 
-/// Assigns the request ID, logs one structured line per request and records Prometheus metrics.
+/// Assigns the request ID, logs one structured line per request and records metrics through
+/// swift-metrics, into the platform's Prometheus registry.
 struct RequestLoggingMiddleware: RouterMiddleware {
     typealias Context = SlipwayRequestContext
-    let metrics: PrometheusCollectorRegistry
+    let metrics: any MetricsFactory
+
+    init(registry: PrometheusCollectorRegistry) {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["slipway_http_request_duration_seconds"] = Self.buckets
+        self.metrics = factory
+    }
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -21,13 +29,13 @@ struct RequestLoggingMiddleware: RouterMiddleware {
         response.headers[.init("X-Request-Id")!] = requestID
         let route = context.endpointPath ?? "NotFound"
         let status = String(response.status.code)
-        metrics.makeCounter(
-            name: "slipway_http_requests_total",
-            labels: [("method", request.method.rawValue), ("route", route), ("status", status)]
+        Counter(
+            label: "slipway_http_requests_total",
+            dimensions: [("method", request.method.rawValue), ("route", route), ("status", status)], factory: metrics
         ).increment()
-        metrics.makeDurationHistogram(
-            name: "slipway_http_request_duration_seconds", labels: [("route", route)],
-            buckets: Self.buckets
+        Metrics.Timer(
+            label: "slipway_http_request_duration_seconds", dimensions: [("route", route)],
+            preferredDisplayUnit: .seconds, factory: metrics
         ).recordNanoseconds(elapsed.nanoseconds)
         context.logger.info(
             "request",
