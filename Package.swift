@@ -67,7 +67,11 @@ let package = Package(
         .executableTarget(name: "slipway", dependencies: ["SlipwayCLI"]),
         .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore", "SlipwayTestSupport"]),
         .testTarget(name: "SlipwayMLTests", dependencies: ["SlipwayML"]),
-        .testTarget(name: "SlipwayRuntimeTests", dependencies: ["SlipwayRuntime"]),
+        .testTarget(
+            name: "SlipwayRuntimeTests",
+            dependencies: ["SlipwayRuntime", "SlipwayTestSupport"],
+            exclude: ["Fixtures"]
+        ),
         .target(
             name: "SlipwayTestSupport",
             dependencies: [

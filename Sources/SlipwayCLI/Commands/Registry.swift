@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import SlipwayCore
+import SlipwayRuntime
 
 private func modelPath(_ options: ClientOptions, _ team: String?, _ model: String) throws -> String {
     "/api/v1/teams/\(try options.team(team).pathSegment)/models/\(model.pathSegment)"
@@ -151,6 +152,16 @@ struct Versions: AsyncParsableCommand {
                 }
                 let params = try keyValues(param, what: "parameter")
                 let tags = try keyValues(tag, what: "tag")
+                // The server runs the same check; doing it first saves uploading a file it would refuse.
+                let head = FileHandle(forReadingAtPath: file).flatMap {
+                    try? $0.read(upToCount: ModelFormatDetector.prefixLength)
+                }
+                do {
+                    _ = try ModelFormatDetector.detect(
+                        prefix: Array(head ?? Data()), declared: format.flatMap(ModelFormat.init(rawValue:)))
+                } catch let error as SlipwayError {
+                    throw CLIFailure(message: "\(file): \(error.message)", exitCode: ExitCodes.refused)
+                }
 
                 let progress = ProgressBar(total: size, label: "uploading")
                 let chunks = FileChunks(path: file, chunkSize: 256 * 1024, progress: progress)
