@@ -103,8 +103,8 @@ struct CLITests {
         logger.logLevel = .warning
         let quiet = logger
         let platform = try await SlipwayPlatform.open(settings, logger: quiet)
-        let modelFile = home.appendingPathComponent("model.json").path
-        try Data(#"{"learner":{"attributes":{}},"version":[2,1,0]}"#.utf8).write(to: URL(fileURLWithPath: modelFile))
+        let modelFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../examples/quickstart/fraud-xgboost.json").standardizedFileURL.path
 
         try await platform.database.withRunning {
             try await platform.database.migrate()

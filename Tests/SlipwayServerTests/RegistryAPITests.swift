@@ -35,7 +35,7 @@ struct RegistryAPITests {
                         "artifact": digest, "metrics": ["auc": 0.91 + Double(expected) / 100],
                         "parameters": ["max_depth": "6"], "lineage": ["dataset_version": "transactions@\(expected)"],
                         "signature": [
-                            "inputs": [["name": "x", "datatype": "FP32", "shape": [-1, 20]]],
+                            "inputs": [["name": "x", "datatype": "FP32", "shape": [-1, 5]]],
                             "outputs": [["name": "p", "datatype": "FP32", "shape": [-1]]],
                         ],
                     ] as [String: Any])
@@ -165,6 +165,42 @@ struct RegistryAPITests {
             #expect(reply.errorMessage.contains("pickle"))
             let model = try await client.call(.get, "/api/v1/teams/fraud/models/m", key: fixture.aliceKey)
             #expect(model["latest_version"] as? Int == 0)
+        }
+    }
+
+    @Test("servable formats are parsed at registration: signature filled in, broken or mismatched models refused")
+    func registrationParsesModels() async throws {
+        try await TestServer.with { server, client in
+            let fixture = try await Fixture.make(server, client)
+            let key = fixture.aliceKey
+            _ = try await client.call(.post, "/api/v1/teams/fraud/models", key: key, json: ["name": "m"])
+            let good = try await client.call(.post, "/api/v1/teams/fraud/artifacts", key: key, raw: xgboostModelBytes)
+            let digest = try #require(good["digest"] as? String)
+            let version = try await client.call(
+                .post, "/api/v1/teams/fraud/models/m/versions", key: key, json: ["artifact": digest])
+            #expect(version.status == .created)
+            let inputs = (version["signature"] as? [String: Any])?["inputs"] as? [[String: Any]]
+            #expect(inputs?.first?["shape"] as? [Int] == [-1, 5])
+
+            let mismatch = try await client.call(
+                .post, "/api/v1/teams/fraud/models/m/versions", key: key,
+                json: [
+                    "artifact": digest,
+                    "signature": [
+                        "inputs": [["name": "x", "datatype": "FP32", "shape": [-1, 7]]], "outputs": [[String: Any]](),
+                    ],
+                ] as [String: Any])
+            #expect(mismatch.status == .unprocessableContent)
+            #expect(mismatch.errorCode == "signature_mismatch")
+
+            let broken = ByteBuffer(string: #"{"learner":{"objective":{"name":"binary:logistic"}},"version":[2,1,0]}"#)
+            let upload = try await client.call(.post, "/api/v1/teams/fraud/artifacts", key: key, raw: broken)
+            let brokenDigest = try #require(upload["digest"] as? String)
+            let refused = try await client.call(
+                .post, "/api/v1/teams/fraud/models/m/versions", key: key, json: ["artifact": brokenDigest])
+            #expect(refused.status == .unprocessableContent)
+            #expect(
+                try await client.call(.get, "/api/v1/teams/fraud/models/m", key: key)["latest_version"] as? Int == 1)
         }
     }
 

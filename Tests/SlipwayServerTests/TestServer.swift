@@ -127,5 +127,10 @@ struct Fixture {
     }
 }
 
-/// Bytes that the registry recognises as an XGBoost JSON model.
-let xgboostModelBytes = ByteBuffer(string: #"{"learner":{"attributes":{},"gradient_booster":{}},"version":[2,1,0]}"#)
+/// A real XGBoost JSON model (the README quickstart's), which the registry parses at registration.
+let xgboostModelBytes: ByteBuffer = {
+    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../examples/quickstart/fraud-xgboost.json").standardizedFileURL.path
+    guard let data = FileManager.default.contents(atPath: path) else { fatalError("missing \(path)") }
+    return ByteBuffer(bytes: data)
+}()

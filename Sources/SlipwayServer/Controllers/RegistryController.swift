@@ -12,6 +12,8 @@ struct RegistryController {
     let now: @Sendable () -> Date
     let maxJSONBytes: Int
     let maxArtifactBytes: Int64
+    /// Largest model parsed at registration (tree ensembles are far smaller than this).
+    var maxLoadableModelBytes: Int64 = 1024 * 1024 * 1024
 
     struct ModelCreate: Decodable {
         let name: String
@@ -229,8 +231,24 @@ struct RegistryController {
         }
         let prefix = try await artifacts.prefix(of: record, count: ModelFormatDetector.prefixLength)
         let format = try ModelFormatDetector.detect(prefix: prefix, declared: declared)
+        // Formats with a runtime are parsed now, so a version that cannot be served is refused at
+        // registration, and its signature is known even when the client sent none.
+        var signature = body.signature
+        if ModelLoader.servableFormats.contains(format) {
+            let bytes = try await artifacts.readAll(record, limit: maxLoadableModelBytes)
+            if let predictor = try ModelLoader.load(format, artifact: bytes) {
+                if let declaredFeatures = signature?.inputs.first?.shape.last, signature?.inputs.count == 1,
+                    declaredFeatures > 0, declaredFeatures != predictor.featureCount
+                {
+                    throw SlipwayError.unprocessable(
+                        "the signature declares \(declaredFeatures) input features, the model has \(predictor.featureCount)",
+                        code: "signature_mismatch")
+                }
+                signature = signature ?? predictor.signature
+            }
+        }
         let new = NewModelVersion(
-            artifactDigest: record.digest, format: format, signature: body.signature,
+            artifactDigest: record.digest, format: format, signature: signature,
             parameters: body.parameters ?? [:], metrics: body.metrics ?? [:],
             lineage: Lineage(
                 datasetVersion: body.lineage?.datasetVersion, trainingJob: body.lineage?.trainingJob,
