@@ -84,6 +84,23 @@ struct CLITests {
         _ = command
     }
 
+    @Test("local prediction input: CSV with header and missing cells, OIP v2 nested data, shape errors")
+    func rowsInput() throws {
+        let csv = try RowsInput.csv(Data("a,b\n1,2\n,NaN\n3, 4\n".utf8))
+        #expect(csv.count == 3)
+        #expect(csv.values[0] == 1 && csv.values[5] == 4)
+        #expect(csv.values[2].isNaN && csv.values[3].isNaN)
+        #expect(throws: CLIFailure.self) { try RowsInput.csv(Data("1,2\n3\n".utf8)) }
+        #expect(throws: CLIFailure.self) { try RowsInput.csv(Data("1,2\nx,4\n".utf8)) }
+
+        let request = #"{"inputs":[{"name":"input","shape":[2,2],"datatype":"FP32","data":[[1,null],[3,4]]}]}"#
+        let oip = try RowsInput.oipRequest(Data(request.utf8))
+        #expect(oip.count == 2)
+        #expect(oip.values[1].isNaN && oip.values[3] == 4)
+        let wrongShape = #"{"inputs":[{"name":"input","shape":[3,2],"datatype":"FP32","data":[1,2]}]}"#
+        #expect(throws: CLIFailure.self) { try RowsInput.oipRequest(Data(wrongShape.utf8)) }
+    }
+
     @Test("tables align columns")
     func tables() {
         let text = Output.table(["NAME", "V"], [["a", "1"], ["longer", "22"]])

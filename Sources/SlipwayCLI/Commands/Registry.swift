@@ -23,7 +23,7 @@ func keyValues(_ pairs: [String], what: String) throws -> [String: String] {
 /// `slipway models …`.
 struct Models: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Registered models of a team.", subcommands: [List.self, Show.self, Create.self])
+        abstract: "Registered models of a team.", subcommands: [List.self, Show.self, Create.self, Inspect.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Search a team's models.")
