@@ -203,9 +203,12 @@ public struct NewModelVersion: Sendable, Equatable {
         }
         try signature?.validate()
         try Tags.validate(tags)
-        try Tags.validate(parameters, what: "parameter")
+        try MetadataKeys.validate(parameters.keys, what: "parameter")
+        for (key, value) in parameters where value.utf8.count > 1024 {
+            throw .badRequest("parameter '\(key)' value is limited to 1024 bytes", code: "too_long")
+        }
         for (name, value) in metrics {
-            try ResourceName.validate(name, as: "metric name")
+            try MetadataKeys.validate([name], what: "metric")
             guard value.isFinite else {
                 throw .badRequest("metric '\(name)' must be a finite number", code: "invalid_metric")
             }
@@ -222,7 +225,22 @@ public struct NewModelVersion: Sendable, Equatable {
     }
 }
 
-/// Rules for tags (and MLflow-style string parameters).
+/// Rules for parameter and metric names, which come from training code (`C`, `learning_rate`,
+/// `val/auc`): 1-250 printable characters, as MLflow allows.
+public enum MetadataKeys {
+    public static func validate(_ keys: some Collection<String>, what: String) throws(SlipwayError) {
+        guard keys.count <= 1000 else { throw .badRequest("at most 1000 \(what)s", code: "too_many_keys") }
+        for key in keys {
+            guard (1...250).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.value >= 32 && $0.value != 127 })
+            else {
+                throw .badRequest(
+                    "\(what) name '\(key.prefix(40))' must be 1-250 printable characters", code: "invalid_name")
+            }
+        }
+    }
+}
+
+/// Rules for tags.
 public enum Tags {
     public static func validate(_ tags: [String: String], what: String = "tag") throws(SlipwayError) {
         guard tags.count <= 100 else { throw .badRequest("at most 100 \(what)s", code: "too_many_tags") }

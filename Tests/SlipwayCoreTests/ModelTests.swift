@@ -99,10 +99,14 @@ struct NewModelVersionTests {
                 return error.code
             }
         }
-        #expect(code { $0.metrics = ["Bad Name": 1] } == "invalid_name")
+        #expect(code { $0.metrics = ["": 1] } == "invalid_name")
+        #expect(code { $0.metrics = ["val\u{7}auc": 1] } == "invalid_name")
+        // Training code's own names are kept as they are (MLflow allows them).
+        #expect(code { $0.metrics = ["val/AUC": 0.9]; $0.parameters = ["C": "1.0", "learning_rate": "0.1"] } == nil)
         #expect(code { $0.tags = ["": "x"] } == "invalid_name")
         #expect(code { $0.tags = ["ok": String(repeating: "x", count: 1025)] } == "too_long")
-        #expect(code { $0.parameters = ["Depth": "6"] } == "invalid_name")
+        #expect(code { $0.parameters = ["de\npth": "6"] } == "invalid_name")
+        #expect(code { $0.parameters = ["depth": String(repeating: "6", count: 1025)] } == "too_long")
         #expect(code { $0.description = String(repeating: "x", count: 4097) } == "too_long")
         #expect(code { $0.modelCard = String(repeating: "x", count: 256 * 1024 + 1) } == "too_long")
         #expect(code { $0.lineage.trainingJob = String(repeating: "x", count: 1025) } == "too_long")
