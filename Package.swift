@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "slipway", targets: ["slipway"]),
         .library(name: "SlipwayCore", targets: ["SlipwayCore"]),
+        .library(name: "SlipwayRuntime", targets: ["SlipwayRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
