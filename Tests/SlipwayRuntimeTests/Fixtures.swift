@@ -1,5 +1,6 @@
 import Foundation
 import SlipwayCore
+import SlipwayTestSupport
 import Testing
 
 @testable import SlipwayRuntime
@@ -29,17 +30,5 @@ enum Fixtures {
 
     static func expected(_ name: String) throws -> Expected {
         try JSONDecoder().decode(Expected.self, from: Data(bytes("\(name).expected.json")))
-    }
-
-    /// A deterministic generator (SplitMix64) so fuzz runs are repeatable.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SlipwayCore
+import SlipwayTestSupport
 import Testing
 
 @testable import SlipwayRuntime
@@ -18,7 +19,7 @@ struct HostileModelTests {
             fixture.hasSuffix(".json")
             ? { bytes throws(SlipwayError) in try XGBoostPredictor(artifact: bytes) }
             : { bytes throws(SlipwayError) in try LightGBMPredictor(artifact: bytes) }
-        var random = Fixtures.SeededGenerator(state: 20_261_125)
+        var random = SplitMix64(seed: 20_261_125)
         var loaded = 0
         var refused = 0
         for _ in 0..<300 {
@@ -40,7 +41,7 @@ struct HostileModelTests {
 
     /// One random edit: truncation, a changed byte, a changed digit (which keeps the file parseable
     /// but moves indices and thresholds), a deleted range, or a duplicated range.
-    static func mutate(_ bytes: [UInt8], using random: inout Fixtures.SeededGenerator) -> [UInt8] {
+    static func mutate(_ bytes: [UInt8], using random: inout SplitMix64) -> [UInt8] {
         var bytes = bytes
         let position = Int.random(in: 0..<bytes.count, using: &random)
         switch Int.random(in: 0..<5, using: &random) {

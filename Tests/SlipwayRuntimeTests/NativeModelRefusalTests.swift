@@ -1,5 +1,6 @@
 import Foundation
 import SlipwayCore
+import SlipwayTestSupport
 import Testing
 
 @testable import SlipwayRuntime
@@ -286,7 +287,7 @@ struct NativeModelRefusalTests {
             document.linear?.imputation = [5, 6]
         }
         let original = try document.encoded()
-        var random = Fixtures.SeededGenerator(state: 20_261_126)
+        var random = SplitMix64(seed: 20_261_126)
         var loaded = 0
         var refused = 0
         for _ in 0..<300 {

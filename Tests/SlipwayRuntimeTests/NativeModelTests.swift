@@ -1,5 +1,6 @@
 import Foundation
 import SlipwayCore
+import SlipwayTestSupport
 import Testing
 
 @testable import SlipwayRuntime
@@ -200,7 +201,7 @@ struct NativeModelTests {
 
     @Test("top-K agrees with sorting every score, on a seeded random model")
     func topKMatchesSort() throws {
-        var random = Fixtures.SeededGenerator(state: 7)
+        var random = SplitMix64(seed: 7)
         let items = 200
         let dimensions = 4
         let document = Document(
@@ -297,7 +298,7 @@ struct NativeModelTests {
     /// predictor built from the bytes predicts what the one built from the document does.
     @Test("round trip: encode then decode is the identity, and predictions agree")
     func roundTrip() throws {
-        var random = Fixtures.SeededGenerator(state: 2026)
+        var random = SplitMix64(seed: 2026)
         for _ in 0..<40 {
             let document = Self.randomDocument(using: &random)
             let bytes = try document.encoded()
@@ -314,7 +315,7 @@ struct NativeModelTests {
         }
     }
 
-    static func randomDocument(using random: inout Fixtures.SeededGenerator) -> Document {
+    static func randomDocument(using random: inout SplitMix64) -> Document {
         func value() -> Float { Float.random(in: -10...10, using: &random) }
         let features = Int.random(in: 1...4, using: &random)
         let names = (0..<features).map { "f\($0)" }

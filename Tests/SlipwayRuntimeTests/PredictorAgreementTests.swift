@@ -34,6 +34,27 @@ struct PredictorAgreementTests {
         }
     }
 
+    @Test(
+        "batches across the 64-row block edge predict bit for bit what single rows do",
+        arguments: [
+            "xgb_binary", "xgb_multiclass", "lgb_binary", "lgb_multiclass", "lgb_categorical", "lgb_regression",
+        ])
+    func blockedBatchesMatchSingleRows(fixture: String) throws {
+        let expected = try Fixtures.expected(fixture)
+        let bytes = try Fixtures.bytes(expected.model)
+        let predictor: any Predictor =
+            expected.model.hasSuffix(".json")
+            ? try XGBoostPredictor(artifact: bytes) : try LightGBMPredictor(artifact: bytes)
+        let rows = (0..<130).map { expected.rows[$0 % expected.rows.count] }
+        let batch = try predictor.predict(rows.flatMap { $0.map { $0 ?? .nan } }, rows: rows.count)
+        let width = predictor.outputCount
+        for (index, row) in rows.enumerated() {
+            let single = try predictor.predict(row.map { $0 ?? .nan }, rows: 1)
+            let slice = Array(batch[(index * width)..<((index + 1) * width)])
+            #expect(single.map(\.bitPattern) == slice.map(\.bitPattern), "row \(index)")
+        }
+    }
+
     @Test("signatures describe the input and output shapes")
     func signatures() throws {
         let binary = try XGBoostPredictor(artifact: Fixtures.bytes("xgb_binary.json"))

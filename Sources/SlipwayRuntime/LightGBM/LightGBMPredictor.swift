@@ -122,6 +122,10 @@ public struct LightGBMPredictor: Predictor {
         try validateBatch(inputCount: input.count, outputCapacity: output.count, rows: rows, features: features)
         guard rows > 0, let inputBase = input.baseAddress, let outputBase = output.baseAddress else { return }
         let outputs = outputCount
+        if rows > 1 {
+            predictBlocks(inputBase, rows: rows, into: outputBase)
+            return
+        }
         withUnsafeTemporaryAllocation(of: Double.self, capacity: outputs) { sums in
             ensemble.withStorage { nodes, words in
                 leafValues.withUnsafeBufferPointer { leafValues in
@@ -145,6 +149,53 @@ public struct LightGBMPredictor: Predictor {
             }
         }
     }
+
+    /// The batch path: blocks of rows, each walked tree by tree (the tree stays in cache and the rows'
+    /// walks overlap). Each row still sums its trees' leaf values in the one-row path's order in Double,
+    /// so the outputs are bit-identical to it.
+    private func predictBlocks(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>) {
+        let outputs = outputCount
+        let blockRows = Self.blockRows
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: blockRows) { leaves in
+            let leaves = leaves.baseAddress!
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: blockRows * outputs) { sums in
+                ensemble.withStorage { nodes, words in
+                    ensemble.withBatchNodes { batchNodes in
+                        leafValues.withUnsafeBufferPointer { leafValues in
+                            var start = 0
+                            while start < rows {
+                                let count = min(blockRows, rows - start)
+                                let x = input + start * featureCount
+                                for index in 0..<(count * outputs) { sums[index] = 0 }
+                                // Tree t belongs to class t % outputs; summed in LightGBM's order, in Double.
+                                var tree = 0
+                                while tree < ensemble.treeCount {
+                                    for k in 0..<outputs {
+                                        ensemble.leaves(
+                                            tree: tree + k, rows: x, count: count, stride: featureCount, nodes: nodes,
+                                            batchNodes: batchNodes, categoryWords: words, into: leaves)
+                                        for r in 0..<count { sums[r * outputs + k] += leafValues[Int(leaves[r])] }
+                                    }
+                                    tree += outputs
+                                }
+                                let out = output + start * outputs
+                                for r in 0..<count {
+                                    let rowSums = UnsafeMutableBufferPointer(
+                                        rebasing: sums[(r * outputs)..<((r + 1) * outputs)])
+                                    transform(rowSums)
+                                    for k in 0..<outputs { out[r * outputs + k] = Float(rowSums[k]) }
+                                }
+                                start += count
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rows per block on the batch path.
+    static let blockRows = 64
 
     /// Applies the objective's link, as LightGBM's `ConvertOutput` does.
     @inline(__always)

@@ -38,6 +38,33 @@ struct TreeEnsemble: Sendable {
         var defaultLeft: Bool
     }
 
+    /// A compact node for the batch path's lockstep traversal, used when every split is
+    /// ``SplitKind/numericalMissingNaN`` or ``SplitKind/numericalMissingNone``. A leaf points to itself on
+    /// both sides (and reads feature 0), so walking a tree a fixed ``treeDepths`` steps lands every row on
+    /// its leaf without a per-node leaf test.
+    ///
+    /// Each step is one comparison, `v <= threshold` with `v` the feature value, sign-flipped when the
+    /// node says so; it is false for NaN, which then takes ``whenGreater``. A split whose NaN goes right
+    /// is stored as is (`x <= t`: left, else right). One whose NaN goes left is stored as `-x <= -t.nextUp`,
+    /// which is `x > t` (right, else left) for every non-NaN float, and false for NaN.
+    struct BatchNode: Sendable {
+        /// For a leaf, the bit pattern of its payload (compared, but both of a leaf's children are itself).
+        var threshold: Float
+        /// The feature index in the low 31 bits; the top bit set when the value's sign is flipped.
+        var featureAndSign: UInt32
+        /// The child when `v <= threshold`, then the other one; adjacent, so the walk picks one by
+        /// address rather than by a select the compiler could turn back into a branch.
+        var whenLessOrEqual: Int32
+        var whenGreater: Int32
+    }
+
+    /// The byte offset of ``BatchNode/whenLessOrEqual``; ``BatchNode/whenGreater`` is the 4 bytes after it.
+    static let batchChildrenOffset: Int = {
+        let offset = MemoryLayout<BatchNode>.offset(of: \BatchNode.whenLessOrEqual)!
+        precondition(MemoryLayout<BatchNode>.offset(of: \BatchNode.whenGreater) == offset + 4)
+        return offset
+    }()
+
     /// A range of ``categoryWords`` holding one categorical split's bitset.
     struct CategorySet: Sendable {
         var start: Int32
@@ -58,6 +85,13 @@ struct TreeEnsemble: Sendable {
     private(set) var categoryWords: [UInt32] = []
     /// How many leaves all trees have together; leaf payloads index `0..<leafCount`.
     private(set) var leafCount = 0
+    /// ``nodes`` in ``BatchNode`` form (same indices); meaningful only when ``batchNodesUsable``.
+    private(set) var batchNodes: [BatchNode] = []
+    /// Each tree's depth: the most splits on any root-to-leaf path.
+    private(set) var treeDepths: [Int32] = []
+    /// Whether every split so far is ``SplitKind/numericalMissingNaN`` or ``SplitKind/numericalMissingNone``
+    /// (and every feature index fits in 31 bits), so ``batchNodes`` can be walked.
+    private(set) var batchNodesUsable = true
 
     var treeCount: Int { roots.count }
 
@@ -115,9 +149,11 @@ struct TreeEnsemble: Sendable {
             }
         }
         var reached = 0
+        var treeDepth = 0
         var stack: [(node: Int, depth: Int)] = [(0, 0)]
         while let (node, depth) = stack.popLast() {
             reached += 1
+            treeDepth = max(treeDepth, depth)
             guard depth <= Self.maxDepth else {
                 throw .unprocessable("\(name) is deeper than \(Self.maxDepth) levels", code: "invalid_model")
             }
@@ -135,8 +171,14 @@ struct TreeEnsemble: Sendable {
         let base = nodes.count
         var leafIndices: [Int] = []
         roots.append(Int32(base))
+        treeDepths.append(Int32(treeDepth))
         for node in draft {
             guard let split = node.split else {
+                let index = Int32(nodes.count)
+                batchNodes.append(
+                    BatchNode(
+                        threshold: Float(bitPattern: UInt32(leafCount)), featureAndSign: 0, whenLessOrEqual: index,
+                        whenGreater: index))
                 leafIndices.append(leafCount)
                 nodes.append(
                     Node(
@@ -151,6 +193,35 @@ struct TreeEnsemble: Sendable {
                 categorySets.append(
                     CategorySet(start: Int32(categoryWords.count), count: Int32(split.categories.count)))
                 categoryWords.append(contentsOf: split.categories)
+            }
+            // A split with no missing value (NaN counts as 0) is a NaN-as-missing split whose NaN goes the
+            // way 0 goes: `0 <= threshold` is fixed per node.
+            let batchFeature = UInt32(truncatingIfNeeded: split.feature) & 0x7fff_ffff
+            let nanLeft: Bool
+            switch split.kind {
+            case .numericalMissingNaN: nanLeft = split.defaultLeft
+            case .numericalMissingNone: nanLeft = 0 <= split.threshold
+            case .numericalMissingZero, .categorical:
+                nanLeft = false
+                batchNodesUsable = false
+            }
+            if Int(batchFeature) != split.feature { batchNodesUsable = false }
+            let left = Int32(base + split.left)
+            let right = Int32(base + split.right)
+            if nanLeft {
+                // `x > t` as `-x <= -t.nextUp`. Nothing is above +inf and nothing compares with NaN: both
+                // send every value left, as the NaN threshold does.
+                let t = split.threshold
+                let negated: Float = t.isNaN || t == .infinity ? .nan : -t.nextUp
+                batchNodes.append(
+                    BatchNode(
+                        threshold: negated, featureAndSign: batchFeature | 0x8000_0000, whenLessOrEqual: right,
+                        whenGreater: left))
+            } else {
+                batchNodes.append(
+                    BatchNode(
+                        threshold: split.threshold, featureAndSign: batchFeature, whenLessOrEqual: left,
+                        whenGreater: right))
             }
             nodes.append(
                 Node(
@@ -177,6 +248,55 @@ struct TreeEnsemble: Sendable {
                     }
                 }
             }
+        }
+    }
+
+    /// Walks one tree for `count` rows (row `r` at `rows + r * stride`) and writes each row's leaf payload
+    /// (its leaf index) to `leaves[r]`; the same leaves as ``leaf(tree:row:nodes:categoryWords:)``.
+    ///
+    /// When every split is numerical with NaN as missing or no missing value, the rows advance in lockstep
+    /// through ``batchNodes``, one level at a time and without branches, so the walks of different rows
+    /// overlap instead of each waiting on its own chain of loads. Otherwise each row walks ``nodes`` alone.
+    ///
+    /// - Precondition: as for ``leaf(tree:row:nodes:categoryWords:)``, for each of the rows, and
+    ///   `batchNodes` is ``batchNodes``' storage (or any pointer when ``batchNodesUsable`` is false).
+    @inline(__always)
+    func leaves(
+        tree: Int, rows: UnsafePointer<Float>, count: Int, stride: Int, nodes: UnsafePointer<Node>,
+        batchNodes: UnsafePointer<BatchNode>, categoryWords: UnsafePointer<UInt32>,
+        into leaves: UnsafeMutablePointer<Int32>
+    ) {
+        guard batchNodesUsable else {
+            for r in 0..<count {
+                let leaf = leaf(tree: tree, row: rows + r * stride, nodes: nodes, categoryWords: categoryWords)
+                leaves[r] = Int32(truncatingIfNeeded: leaf)
+            }
+            return
+        }
+        let root = roots[tree]
+        for r in 0..<count { leaves[r] = root }
+        for _ in 0..<Int(treeDepths[tree]) {
+            var row = rows
+            for r in 0..<count {
+                let node = batchNodes[Int(leaves[r])]
+                let x = row[Int(node.featureAndSign & 0x7fff_ffff)]
+                let v = Float(bitPattern: x.bitPattern ^ (node.featureAndSign & 0x8000_0000))
+                let greater = Int(UInt8(unsafeBitCast(v <= node.threshold, to: UInt8.self)) ^ 1)
+                leaves[r] = UnsafeRawPointer(batchNodes + Int(leaves[r])).load(
+                    fromByteOffset: Self.batchChildrenOffset &+ greater &* 4, as: Int32.self)
+                row += stride
+            }
+        }
+        for r in 0..<count {
+            leaves[r] = Int32(truncatingIfNeeded: batchNodes[Int(leaves[r])].threshold.bitPattern)
+        }
+    }
+
+    /// Calls `body` with ``batchNodes``' storage (a dummy pointer, never dereferenced, when it is empty).
+    func withBatchNodes<R>(_ body: (UnsafePointer<BatchNode>) -> R) -> R {
+        batchNodes.withUnsafeBufferPointer { batchNodes in
+            var dummy = BatchNode(threshold: 0, featureAndSign: 0, whenLessOrEqual: 0, whenGreater: 0)
+            return withUnsafePointer(to: &dummy) { dummy in body(batchNodes.baseAddress ?? dummy) }
         }
     }
 

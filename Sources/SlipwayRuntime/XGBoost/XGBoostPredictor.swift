@@ -130,6 +130,10 @@ public struct XGBoostPredictor: Predictor {
         try validateBatch(inputCount: input.count, outputCapacity: output.count, rows: rows, features: features)
         guard rows > 0, let inputBase = input.baseAddress, let outputBase = output.baseAddress else { return }
         let outputs = outputCount
+        if rows > 1 {
+            predictBlocks(inputBase, rows: rows, into: outputBase)
+            return
+        }
         ensemble.withStorage { nodes, words in
             leafValues.withUnsafeBufferPointer { leafValues in
                 treeGroups.withUnsafeBufferPointer { treeGroups in
@@ -148,6 +152,48 @@ public struct XGBoostPredictor: Predictor {
             }
         }
     }
+
+    /// The batch path: blocks of rows, each walked tree by tree (the tree stays in cache and the rows'
+    /// walks overlap). Each row still sums its trees' leaf values in tree order in Float, from the same
+    /// base margin, so the outputs are bit-identical to the one-row path's.
+    private func predictBlocks(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>) {
+        let outputs = outputCount
+        let blockRows = Self.blockRows
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: blockRows) { leaves in
+            let leaves = leaves.baseAddress!
+            ensemble.withStorage { nodes, words in
+                ensemble.withBatchNodes { batchNodes in
+                    leafValues.withUnsafeBufferPointer { leafValues in
+                        treeGroups.withUnsafeBufferPointer { treeGroups in
+                            var start = 0
+                            while start < rows {
+                                let count = min(blockRows, rows - start)
+                                let x = input + start * featureCount
+                                let out = output + start * outputs
+                                for r in 0..<count {
+                                    for group in 0..<outputs { out[r * outputs + group] = baseMargins[group] }
+                                }
+                                for tree in 0..<ensemble.treeCount {
+                                    ensemble.leaves(
+                                        tree: tree, rows: x, count: count, stride: featureCount, nodes: nodes,
+                                        batchNodes: batchNodes, categoryWords: words, into: leaves)
+                                    let group = Int(treeGroups[tree])
+                                    for r in 0..<count { out[r * outputs + group] += leafValues[Int(leaves[r])] }
+                                }
+                                for r in 0..<count {
+                                    transform(UnsafeMutableBufferPointer(start: out + r * outputs, count: outputs))
+                                }
+                                start += count
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rows per block on the batch path.
+    static let blockRows = 64
 
     /// Turns one row's margins into the objective's output, with XGBoost's float arithmetic.
     @inline(__always)
