@@ -31,12 +31,25 @@ public protocol IdentityStore: Sendable {
     func removeMembership(team: Team, principal: Principal, audit: AuditContext, at now: Date) async throws
     func members(of team: TeamID) async throws -> [Membership]
 
+    /// Creates a key; `parent` is the key that asked for it, so revoking the parent revokes it too.
     func createKey(
-        for principal: Principal, name: String, token: APIKeyToken, expiresAt: Date?, audit: AuditContext, at now: Date
+        for principal: Principal, name: String, token: APIKeyToken, expiresAt: Date?, parent: APIKeyID?,
+        audit: AuditContext, at now: Date
     ) async throws -> APIKey
     func keys(of principal: PrincipalID) async throws -> [APIKey]
     func key(id: APIKeyID) async throws -> APIKey?
+    /// Revokes `key` and every key created, directly or not, with it.
     func revokeKey(_ key: APIKey, audit: AuditContext, at now: Date) async throws -> APIKey
+}
+
+extension IdentityStore {
+    /// Creates a key with no parent (bootstrap, tests, administrative tools).
+    public func createKey(
+        for principal: Principal, name: String, token: APIKeyToken, expiresAt: Date?, audit: AuditContext, at now: Date
+    ) async throws -> APIKey {
+        try await createKey(
+            for: principal, name: name, token: token, expiresAt: expiresAt, parent: nil, audit: audit, at: now)
+    }
 }
 
 /// The SQL implementation of ``IdentityStore``.
@@ -253,7 +266,8 @@ public struct SQLIdentityStore: IdentityStore {
     }
 
     public func createKey(
-        for principal: Principal, name: String, token: APIKeyToken, expiresAt: Date?, audit: AuditContext, at now: Date
+        for principal: Principal, name: String, token: APIKeyToken, expiresAt: Date?, parent: APIKeyID?,
+        audit: AuditContext, at now: Date
     ) async throws -> APIKey {
         guard !name.isEmpty, name.utf8.count <= 128 else {
             throw SlipwayError.badRequest("key name must be 1-128 characters", code: "invalid_name")
@@ -264,7 +278,8 @@ public struct SQLIdentityStore: IdentityStore {
         let now = Date(milliseconds: now.milliseconds)
         return try await database.transaction { db in
             try await Self.insertKey(
-                db, for: principal, name: name, token: token, expiresAt: expiresAt, audit: audit, at: now)
+                db, for: principal, name: name, token: token, expiresAt: expiresAt, parent: parent, audit: audit,
+                at: now)
         }
     }
 
@@ -293,12 +308,31 @@ public struct SQLIdentityStore: IdentityStore {
                     """
                 ).first()
             else { throw SlipwayError.conflict("key \(key.displayPrefix) is already revoked", code: "already_revoked") }
+            // Keys created with this one (and theirs, transitively) go too.
+            var frontier = [key.id.rawValue]
+            var cascaded = 0
+            var visited = 0
+            while !frontier.isEmpty, visited < 100_000 {
+                let children = try await db.raw(
+                    "SELECT id FROM api_keys WHERE parent_key_id IN (\(binds: frontier))"
+                ).all().map { try $0.decode(column: "id", as: String.self) }
+                visited += children.count
+                if !children.isEmpty {
+                    cascaded += try await db.raw(
+                        """
+                        UPDATE api_keys SET revoked_at = \(bind: now.milliseconds)
+                        WHERE id IN (\(binds: children)) AND revoked_at IS NULL RETURNING id
+                        """
+                    ).all().count
+                }
+                frontier = children
+            }
             let ownerTeam = try await db.raw(
                 "SELECT owner_team_id FROM principals WHERE id = \(bind: key.principal.rawValue)"
             ).first()?.decode(column: "owner_team_id", as: String?.self)
             try await AuditWriter.append(
                 db, context: audit, team: ownerTeam.map(TeamID.init(trusted:)), action: "key.revoke",
-                target: "key:\(key.id.rawValue)", at: now)
+                target: "key:\(key.id.rawValue)", detail: ["also_revoked": String(cascaded)], at: now)
             return try Self.decodeKey(row)
         }
     }
@@ -322,6 +356,8 @@ public struct SQLIdentityStore: IdentityStore {
 
     /// A team must keep at least one admin: refuses to demote or remove the last one.
     static func requireAnotherAdmin(_ db: any SQLDatabase, team: Team, leaving principal: Principal) async throws {
+        // Locks the team row (PostgreSQL) so two admins demoting each other at once are serialised.
+        try await db.raw("UPDATE teams SET name = name WHERE id = \(bind: team.id.rawValue)").run()
         let admins = try await db.raw(
             "SELECT principal_id FROM memberships WHERE team_id = \(bind: team.id.rawValue) AND role = 'admin'"
         ).all().map { try $0.decode(column: "principal_id", as: String.self) }
@@ -354,16 +390,16 @@ public struct SQLIdentityStore: IdentityStore {
 
     static func insertKey(
         _ db: any SQLDatabase, for principal: Principal, name: String, token: APIKeyToken, expiresAt: Date?,
-        audit: AuditContext, at now: Date
+        parent: APIKeyID? = nil, audit: AuditContext, at now: Date
     ) async throws -> APIKey {
         let key = APIKey(
             id: token.keyID, principal: principal.id, name: name, createdAt: now,
             expiresAt: expiresAt.map { Date(milliseconds: $0.milliseconds) }, revokedAt: nil, lastUsedAt: nil)
         try await db.raw(
             """
-            INSERT INTO api_keys (id, principal_id, name, secret_hash, created_at, expires_at)
+            INSERT INTO api_keys (id, principal_id, name, secret_hash, created_at, expires_at, parent_key_id)
             VALUES (\(bind: key.id.rawValue), \(bind: principal.id.rawValue), \(bind: name), \(bind: token.storedHash),
-                    \(bind: now.milliseconds), \(bind: expiresAt?.milliseconds))
+                    \(bind: now.milliseconds), \(bind: expiresAt?.milliseconds), \(bind: parent?.rawValue))
             """
         ).run()
         try await AuditWriter.append(

@@ -170,6 +170,13 @@ enum Schema {
                 "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '\(AuditChainGenesis.value)')",
             ]
         },
+        Migration(name: "0005_key_lineage") { _ in
+            [
+                // The key that created this one; revoking a key revokes what it created.
+                "ALTER TABLE api_keys ADD COLUMN parent_key_id TEXT",
+                "CREATE INDEX api_keys_parent ON api_keys (parent_key_id)",
+            ]
+        },
     ]
 }
 

@@ -118,6 +118,31 @@ struct IdentityAPITests {
         }
     }
 
+    @Test("revoking a key revokes the keys created with it", arguments: await Backend.all)
+    func revocationCascades(backend: Backend) async throws {
+        try await TestServer.with(backend: backend) { server, client in
+            let fixture = try await Fixture.make(server, client)
+            let child = try await client.call(.post, "/api/v1/keys", key: fixture.aliceKey, json: ["name": "child"])
+            let childSecret = try #require(child["secret"] as? String)
+            let grandchild = try await client.call(
+                .post, "/api/v1/keys", key: childSecret, json: ["name": "grandchild"])
+            let grandchildSecret = try #require(grandchild["secret"] as? String)
+            let unrelated = try await client.call(
+                .post, "/api/v1/keys", key: server.adminKey, json: ["principal": "alice", "name": "other"])
+            let unrelatedSecret = try #require(unrelated["secret"] as? String)
+
+            let parentID = try #require(APIKeyToken(parsing: fixture.aliceKey)).keyID.rawValue
+            #expect(try await client.call(.delete, "/api/v1/keys/\(parentID)", key: server.adminKey).status == .ok)
+            for secret in [fixture.aliceKey, childSecret, grandchildSecret] {
+                #expect(try await client.call(.get, "/api/v1/whoami", key: secret).status == .unauthorized)
+            }
+            #expect(try await client.call(.get, "/api/v1/whoami", key: unrelatedSecret).status == .ok)
+            let audit = try await client.call(.get, "/api/v1/audit", key: server.adminKey)
+            let revoke = audit.items.last { $0["action"] as? String == "key.revoke" }
+            #expect((revoke?["detail"] as? String)?.contains(#""also_revoked":"2""#) == true)
+        }
+    }
+
     @Test("a key cannot create a key that outlives it")
     func keyExpiryIsCapped() async throws {
         try await TestServer.with { server, client in

@@ -167,7 +167,7 @@ struct IdentityController {
         var generator = SystemRandomNumberGenerator()
         let token = APIKeyToken.generate(using: &generator)
         let key = try await identity.createKey(
-            for: principal, name: body.name ?? "default", token: token, expiresAt: expiresAt,
+            for: principal, name: body.name ?? "default", token: token, expiresAt: expiresAt, parent: caller.keyID,
             audit: try context.audit(), at: now())
         return try Response.json(
             DTO.KeyOut(key, principalName: principal.name, secret: token.description), status: .created)
