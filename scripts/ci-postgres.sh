@@ -27,8 +27,8 @@ version="$(newest_version)"
 if [ -z "$version" ] || ! command -v pg_ctlcluster >/dev/null 2>&1; then
     log "installing PostgreSQL from Debian"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update </dev/null
-    apt-get install -y --no-install-recommends postgresql </dev/null
+    apt-get update </dev/null 3>&-
+    apt-get install -y --no-install-recommends postgresql </dev/null 3>&-
     version="$(newest_version)"
 fi
 if [ -z "$version" ]; then
@@ -39,7 +39,7 @@ fi
 # Some container images skip the cluster that the package normally creates.
 if ! pg_lsclusters --no-header 2>/dev/null | awk -v v="$version" '$1 == v && $2 == "main" { found = 1 } END { exit !found }'; then
     log "creating cluster $version/main"
-    pg_createcluster "$version" main </dev/null
+    pg_createcluster "$version" main </dev/null 3>&-
 fi
 
 install -d -o postgres -g postgres -m 2775 /var/run/postgresql
@@ -47,7 +47,9 @@ status=0
 pg_ctlcluster "$version" main status >/dev/null 2>&1 || status=$?
 if [ "$status" -ne 0 ]; then
     log "starting cluster $version/main"
-    pg_ctlcluster "$version" main start </dev/null
+    # The server must not inherit fd 3 (our caller's stdout): a daemon holding it open would keep a
+    # `$(scripts/ci-postgres.sh)` waiting forever.
+    pg_ctlcluster "$version" main start </dev/null 3>&-
 fi
 
 port="$(pg_lsclusters --no-header | awk -v v="$version" '$1 == v && $2 == "main" { print $3 }')"
