@@ -74,7 +74,9 @@ let package = Package(
         .testTarget(name: "SlipwayMLTests", dependencies: ["SlipwayML"]),
         .testTarget(
             name: "SlipwayRuntimeTests",
-            dependencies: ["SlipwayRuntime", "SlipwayTestSupport"],
+            dependencies: [
+                "SlipwayRuntime", "SlipwayTestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             exclude: ["Fixtures"]
         ),
         .target(

@@ -2,18 +2,18 @@ import SlipwayCore
 
 /// Turns a model artifact into a ``Predictor`` for the formats Slipway can serve today.
 public enum ModelLoader {
-    /// Formats with a runtime; the others (ONNX, for now) are accepted by the registry but not yet servable.
-    public static let servableFormats: Set<ModelFormat> = [.xgboostJSON, .lightgbmText, .slipway]
+    /// Formats with a runtime (all of them, since ONNX landed).
+    public static let servableFormats: Set<ModelFormat> = [.onnx, .xgboostJSON, .lightgbmText, .slipway]
 
     /// Parses and validates `artifact` as `format`.
-    /// - Returns: the predictor, or nil when `format` has no runtime yet (ONNX).
+    /// - Returns: the predictor, or nil when `format` has no runtime.
     /// - Throws: ``SlipwayError`` (422) naming what is wrong or unsupported in the file.
     public static func load(_ format: ModelFormat, artifact: [UInt8]) throws(SlipwayError) -> (any Predictor)? {
         switch format {
         case .xgboostJSON: try XGBoostPredictor(artifact: artifact)
         case .lightgbmText: try LightGBMPredictor(artifact: artifact)
         case .slipway: try SlipwayNativePredictor(artifact: artifact)
-        case .onnx: nil
+        case .onnx: try ONNXPredictor(artifact: artifact)
         }
     }
 

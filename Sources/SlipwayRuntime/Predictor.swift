@@ -47,6 +47,10 @@ public protocol Predictor: Sendable {
     func predict(
         _ input: UnsafeBufferPointer<Float>, rows: Int, features: Int, into output: UnsafeMutableBufferPointer<Float>
     ) throws(SlipwayError)
+
+    /// Every output the model names for a batch (rows as in ``predict(_:rows:)``), the main one first.
+    /// Tabular models have one; ONNX classifiers add their labels. A default implementation exists.
+    func predictOutputs(_ input: [Float], rows: Int) throws(SlipwayError) -> [PredictionOutput]
 }
 
 extension Predictor {
@@ -99,5 +103,46 @@ extension ModelSignature {
         ModelSignature(
             inputs: [TensorSpec(name: "input", datatype: .fp32, shape: [-1, features])],
             outputs: [TensorSpec(name: name, datatype: .fp32, shape: [-1, outputs])])
+    }
+}
+
+/// One named output of a prediction, shaped as an Open Inference Protocol v2 output tensor.
+public struct PredictionOutput: Sendable, Equatable {
+    public enum Data: Sendable, Equatable {
+        case floats([Float])
+        case int64s([Int64])
+        case strings([String])
+    }
+
+    public let name: String
+    public let shape: [Int]
+    public let data: Data
+
+    public init(name: String, shape: [Int], data: Data) {
+        self.name = name
+        self.shape = shape
+        self.data = data
+    }
+
+    /// The OIP v2 datatype of ``data``.
+    public var datatype: TensorSpec.DataType {
+        switch data {
+        case .floats: .fp32
+        case .int64s: .int64
+        case .strings: .bytes
+        }
+    }
+}
+
+extension Predictor {
+    /// Every output the model names for a batch, the main one (``predict(_:rows:)``'s) first.
+    ///
+    /// Tabular models have one output; ONNX classifiers add their labels.
+    public func predictOutputs(_ input: [Float], rows: Int) throws(SlipwayError) -> [PredictionOutput] {
+        let values = try predict(input, rows: rows)
+        return [
+            PredictionOutput(
+                name: signature.outputs.first?.name ?? "output", shape: [rows, outputCount], data: .floats(values))
+        ]
     }
 }

@@ -18,8 +18,14 @@ struct Inspect: AsyncParsableCommand {
                 let format: String
                 let servable: Bool
                 let signature: ModelSignature?
+                let operators: [String]?
+                let opsets: [String: Int]?
+                let producer: String?
             }
-            let report = Report(format: format.rawValue, servable: predictor != nil, signature: predictor?.signature)
+            let onnx = (predictor as? ONNXPredictor)?.model
+            let report = Report(
+                format: format.rawValue, servable: predictor != nil, signature: predictor?.signature,
+                operators: onnx?.operators, opsets: onnx?.opsets, producer: onnx.map(\.producer))
             if output == .json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -37,6 +43,11 @@ struct Inspect: AsyncParsableCommand {
             }
             for tensor in predictor.signature.outputs {
                 print("output     \(tensor.name) \(tensor.datatype.rawValue) \(tensor.shape)")
+            }
+            if let onnx {
+                if !onnx.producer.isEmpty { print("producer   \(onnx.producer)") }
+                print("opsets     \(onnx.opsets.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
+                print("operators  \(onnx.operators.joined(separator: ", "))")
             }
         }
     }
@@ -64,21 +75,25 @@ struct Predict: AsyncParsableCommand {
                 throw CLIFailure(message: "cannot read '\(input)'", exitCode: 64)
             }
             let rows = try input.lowercased().hasSuffix(".csv") ? RowsInput.csv(data) : RowsInput.oipRequest(data)
-            let values: [Float]
+            let outputs: [PredictionOutput]
             do {
-                values = try predictor.predict(rows.values, rows: rows.count)
+                outputs = try predictor.predictOutputs(rows.values, rows: rows.count)
             } catch let error as SlipwayError {
                 throw CLIFailure(message: error.message, exitCode: ExitCodes.refused)
             }
-            let output = predictor.signature.outputs.first
             let response: [String: Any] = [
                 "model_name": URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent,
-                "outputs": [
-                    [
-                        "name": output?.name ?? "output", "datatype": "FP32",
-                        "shape": [rows.count, predictor.outputCount], "data": values.map { Double($0) },
-                    ] as [String: Any]
-                ],
+                "outputs": outputs.map { output -> [String: Any] in
+                    let data: [Any] =
+                        switch output.data {
+                        case .floats(let values): values.map { $0.isFinite ? Double($0) as Any : NSNull() }
+                        case .int64s(let values): values
+                        case .strings(let values): values
+                        }
+                    return [
+                        "name": output.name, "datatype": output.datatype.rawValue, "shape": output.shape, "data": data,
+                    ]
+                },
             ]
             let json = try JSONSerialization.data(withJSONObject: response, options: [.sortedKeys])
             print(String(decoding: json, as: UTF8.self))

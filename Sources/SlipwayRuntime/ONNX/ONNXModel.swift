@@ -81,7 +81,7 @@ public struct ONNXModel: Sendable {
         var opsets: [String: Int] = [:]
         for entry in model.opsetImport {
             let domain = entry.domain.isEmpty ? ONNXOperatorSet.defaultDomain : entry.domain
-            opsets[domain] = Int(clamping: entry.version)
+            opsets[domain] = max(opsets[domain] ?? 0, Int(clamping: entry.version))  // converters may list one twice
         }
         if model.opsetImport.isEmpty { opsets[ONNXOperatorSet.defaultDomain] = 1 }
         self.opsets = opsets
@@ -118,7 +118,7 @@ public struct ONNXModel: Sendable {
             }
             throw .unprocessable(
                 "the model uses operator\(unsupported.count == 1 ? "" : "s") Slipway does not implement: "
-                    + list.joined(separator: "; ") + ". Supported: see docs/model-format.md#onnx",
+                    + list.joined(separator: "; ") + ". Supported operators: docs/runtimes.md#onnx",
                 code: "unsupported_operator")
         }
 

@@ -7,8 +7,10 @@ enum ONNXOperatorSet {
     static let defaultDomain = "ai.onnx"
     static let mlDomain = "ai.onnx.ml"
 
-    /// Opset versions Slipway accepts per domain.
-    static let supportedOpsets: [String: ClosedRange<Int>] = [defaultDomain: 9...21, mlDomain: 1...5]
+    /// Opset versions Slipway accepts per domain. ai.onnx 9–21 is what the kernels are tested against
+    /// (the ONNX node tests); 7 and 8 are accepted too, since converters still write them (onnxmltools'
+    /// LightGBM models import opset 8) and the operators Slipway implements behave the same there.
+    static let supportedOpsets: [String: ClosedRange<Int>] = [defaultDomain: 7...21, mlDomain: 1...5]
 
     static let kernels: [String: ONNXKernelFactory] = {
         var table: [String: ONNXKernelFactory] = [:]

@@ -71,6 +71,17 @@ extension ONNXTensor {
             } else {
                 storage = .bool(proto.int32Data.map { $0 != 0 })
             }
+        case 2, 3, 4, 5:
+            // uint8, int8, uint16, int16: widened to int32 (e.g. TreeEnsemble's `nodes_modes` is uint8).
+            let widened: [Int32]
+            switch (proto.dataType, raw) {
+            case (2, let raw?): widened = try fromRaw(UInt8.self, raw).map { Int32($0) }
+            case (3, let raw?): widened = try fromRaw(Int8.self, raw).map { Int32($0) }
+            case (4, let raw?): widened = try fromRaw(UInt16.self, raw).map { Int32($0) }
+            case (5, let raw?): widened = try fromRaw(Int16.self, raw).map { Int32($0) }
+            default: widened = proto.int32Data
+            }
+            storage = .int32(widened)
         case ONNXElementType.string.rawValue:
             storage = .string(proto.stringData.map { String(decoding: $0, as: UTF8.self) })
         case let other:
