@@ -79,7 +79,13 @@ public enum ModelTag: IdentifierTag {
     public static let noun = "model"
 }
 
+public enum DeploymentTag: IdentifierTag {
+    public static let prefix = "dep"
+    public static let noun = "deployment"
+}
+
 public typealias TeamID = Identifier<TeamTag>
 public typealias PrincipalID = Identifier<PrincipalTag>
 public typealias APIKeyID = Identifier<APIKeyTag>
 public typealias ModelID = Identifier<ModelTag>
+public typealias DeploymentID = Identifier<DeploymentTag>

@@ -143,13 +143,17 @@ public struct ModelVersion: Sendable, Equatable, Codable {
     public var tags: [String: String]
     public let createdBy: String
     public let createdAt: Date
+    /// Whether the version may be deployed to production. Set by a team reviewer or admin; the approval
+    /// workflow will set it later.
+    public var productionAllowed: Bool
 
     public init(
         model: ModelID, version: Int, artifactDigest: String, artifactSize: Int64, format: ModelFormat,
         signature: ModelSignature?, parameters: [String: String], metrics: [String: Double], lineage: Lineage,
         description: String, modelCard: String, status: VersionStatus, tags: [String: String], createdBy: String,
-        createdAt: Date
+        createdAt: Date, productionAllowed: Bool = false
     ) {
+        self.productionAllowed = productionAllowed
         self.model = model
         self.version = version
         self.artifactDigest = artifactDigest

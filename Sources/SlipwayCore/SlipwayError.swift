@@ -14,6 +14,8 @@ public struct SlipwayError: Error, Sendable, Equatable, CustomStringConvertible 
         case payloadTooLarge
         case unprocessable
         case unavailable
+        /// A rate limit or quota was reached; the server answers 429 with `Retry-After`.
+        case tooManyRequests
         case `internal`
     }
 
@@ -23,11 +25,15 @@ public struct SlipwayError: Error, Sendable, Equatable, CustomStringConvertible 
     public let code: String
     /// What went wrong and what to do about it.
     public let message: String
+    /// Seconds after which retrying may succeed, for the `Retry-After` header; nil when retrying soon
+    /// will not help.
+    public let retryAfter: Int?
 
-    public init(_ kind: Kind, code: String, _ message: String) {
+    public init(_ kind: Kind, code: String, _ message: String, retryAfter: Int? = nil) {
         self.kind = kind
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public var description: String { "\(code): \(message)" }
@@ -58,6 +64,24 @@ public struct SlipwayError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public static func payloadTooLarge(limit: Int64) -> SlipwayError {
         SlipwayError(.payloadTooLarge, code: "payload_too_large", "body exceeds the limit of \(limit) bytes")
+    }
+
+    /// The deployment is at its concurrency and queue limits; the request was refused at once.
+    /// - Parameter retryAfter: seconds the client should wait before retrying.
+    public static func overloaded(retryAfter: Int) -> SlipwayError {
+        SlipwayError(
+            .unavailable, code: "overloaded",
+            "the deployment is at its limit of concurrent and queued requests; retry after \(retryAfter) s with "
+                + "backoff, or raise the deployment's max concurrency or queue length",
+            retryAfter: retryAfter)
+    }
+
+    /// A rate limit or quota was reached.
+    /// - Parameters:
+    ///   - message: which limit was reached and how to raise it.
+    ///   - retryAfter: seconds until a retry can succeed.
+    public static func rateLimited(_ message: String, retryAfter: Int) -> SlipwayError {
+        SlipwayError(.tooManyRequests, code: "rate_limited", message, retryAfter: retryAfter)
     }
 
     public static func `internal`(_ message: String) -> SlipwayError {

@@ -100,6 +100,10 @@ enum APIRoutes {
             method: .patch, path: "/api/v1/teams/{team}/models/{model}/versions/{version}", policy: .team(.write),
             summary: "Change a version's description or status", tag: "registry", body: "VersionUpdate"),
         APIRoute(
+            method: .put, path: "/api/v1/teams/{team}/models/{model}/versions/{version}/production",
+            policy: .team(.review), summary: "Allow (or stop allowing) a version in production (reviewers, admins)",
+            tag: "registry", body: "ProductionSet"),
+        APIRoute(
             method: .get, path: "/api/v1/teams/{team}/models/{model}/versions/{version}/artifact", policy: .team(.read),
             summary: "Download the artifact (digest verified)", tag: "registry"),
         APIRoute(

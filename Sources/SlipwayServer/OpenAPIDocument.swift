@@ -218,6 +218,9 @@ enum OpenAPIDocument {
                     "tags": tags,
                 ],
             ],
+            "ProductionSet": [
+                "type": "object", "required": ["allowed"], "properties": ["allowed": ["type": "boolean"]],
+            ],
             "VersionUpdate": [
                 "type": "object",
                 "properties": [

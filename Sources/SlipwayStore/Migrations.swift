@@ -177,6 +177,56 @@ enum Schema {
                 "CREATE INDEX api_keys_parent ON api_keys (parent_key_id)",
             ]
         },
+        Migration(name: "0006_serving") { kind in
+            [
+                "ALTER TABLE model_versions ADD COLUMN production_allowed BIGINT NOT NULL DEFAULT 0",
+                """
+                CREATE TABLE deployments (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id),
+                    endpoint TEXT NOT NULL,
+                    environment TEXT NOT NULL CHECK (environment IN ('staging', 'production')),
+                    model_id TEXT NOT NULL REFERENCES models(id),
+                    routes TEXT NOT NULL,
+                    fallback_version BIGINT,
+                    settings TEXT NOT NULL,
+                    revision BIGINT NOT NULL,
+                    created_by TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL,
+                    UNIQUE (team_id, endpoint, environment)
+                )
+                """,
+                // Metering: one row per team, endpoint, version and UTC day; counters only ever grow.
+                """
+                CREATE TABLE usage_daily (
+                    team_id TEXT NOT NULL REFERENCES teams(id),
+                    endpoint TEXT NOT NULL,
+                    version BIGINT NOT NULL,
+                    day TEXT NOT NULL,
+                    requests BIGINT NOT NULL,
+                    rows_predicted BIGINT NOT NULL,
+                    errors BIGINT NOT NULL,
+                    PRIMARY KEY (team_id, endpoint, version, day)
+                )
+                """,
+                """
+                CREATE TABLE prediction_log (
+                    id \(kind == .postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT"),
+                    deployment_id TEXT NOT NULL,
+                    team_id TEXT NOT NULL,
+                    endpoint TEXT NOT NULL,
+                    version BIGINT NOT NULL,
+                    request_id TEXT NOT NULL,
+                    at BIGINT NOT NULL,
+                    latency_us BIGINT NOT NULL,
+                    inputs TEXT NOT NULL,
+                    outputs TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX prediction_log_deployment ON prediction_log (deployment_id, id)",
+            ]
+        },
     ]
 }
 

@@ -41,6 +41,11 @@ public protocol ModelRegistryStore: Sendable {
         at now: Date
     ) async throws -> ModelVersion
 
+    /// Allows (or stops allowing) a version to be deployed to production.
+    func setProductionAllowed(
+        team: TeamID, model: String, version: Int, allowed: Bool, audit: AuditContext, at now: Date
+    ) async throws -> ModelVersion
+
     /// Points `alias` at `version`, creating or moving it in one statement.
     func setAlias(team: TeamID, model: String, alias: String, version: Int, audit: AuditContext, at now: Date)
         async throws
@@ -302,6 +307,28 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
         return updated
     }
 
+    public func setProductionAllowed(
+        team: TeamID, model: String, version: Int, allowed: Bool, audit: AuditContext, at now: Date
+    ) async throws -> ModelVersion {
+        try await database.transaction { db in
+            let modelID = try await Self.modelID(db, team: team, name: model)
+            try await Self.requireVersion(db, modelID: modelID, model: model, version: version)
+            try await db.raw(
+                """
+                UPDATE model_versions SET production_allowed = \(bind: Int64(allowed ? 1 : 0))
+                WHERE model_id = \(bind: modelID) AND version = \(bind: Int64(version))
+                """
+            ).run()
+            try await AuditWriter.append(
+                db, context: audit, team: team, action: allowed ? "version.allow_production" : "version.disallow_production",
+                target: "model:\(model)/\(version)", at: now)
+        }
+        guard let updated = try await self.version(team: team, model: model, version: version) else {
+            throw Self.versionNotFound(model, version)
+        }
+        return updated
+    }
+
     public func setAlias(team: TeamID, model: String, alias: String, version: Int, audit: AuditContext, at now: Date)
         async throws
     {
@@ -504,7 +531,8 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
                 modelCard: try row.decode(column: "model_card", as: String.self),
                 status: VersionStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .ready,
                 tags: [:], createdBy: try row.decode(column: "created_by", as: String.self),
-                createdAt: Date(milliseconds: try row.decode(column: "created_at", as: Int64.self)))
+                createdAt: Date(milliseconds: try row.decode(column: "created_at", as: Int64.self)),
+                productionAllowed: try row.decode(column: "production_allowed", as: Int64.self) != 0)
         }
         var index: [Int: Int] = [:]
         for (position, version) in versions.enumerated() { index[version.version] = position }

@@ -17,6 +17,7 @@ struct StoreHarness: Sendable {
     var identity: SQLIdentityStore { SQLIdentityStore(database: database) }
     var registry: SQLModelRegistryStore { SQLModelRegistryStore(database: database) }
     var auditLog: SQLAuditLogStore { SQLAuditLogStore(database: database) }
+    var deployments: SQLDeploymentStore { SQLDeploymentStore(database: database) }
 
     var artifactRoot: URL { directory.appendingPathComponent("artifacts", isDirectory: true) }
     func artifacts() throws -> ArtifactStore { try ArtifactStore(root: artifactRoot, database: database) }

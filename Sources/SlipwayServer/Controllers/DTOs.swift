@@ -153,10 +153,12 @@ enum DTO {
         let aliases: [String]
         let createdBy: String
         let createdAt: Date
+        let productionAllowed: Bool
 
         enum CodingKeys: String, CodingKey {
             case model, version, artifact, format, signature, parameters, metrics, lineage, description, status, tags
             case aliases
+            case productionAllowed = "production_allowed"
             case modelCard = "model_card"
             case createdBy = "created_by"
             case createdAt = "created_at"
@@ -178,6 +180,7 @@ enum DTO {
             status = version.status.rawValue
             tags = version.tags
             aliases = model.aliases.filter { $0.value == version.version }.map(\.key).sorted()
+            productionAllowed = version.productionAllowed
             createdBy = version.createdBy
             createdAt = version.createdAt
         }

@@ -50,6 +50,10 @@ struct RegistryController {
         }
     }
 
+    struct ProductionSet: Decodable {
+        let allowed: Bool
+    }
+
     struct VersionUpdate: Decodable {
         var description: String?
         var status: String?
@@ -150,6 +154,14 @@ struct RegistryController {
             let updated = try await registry.updateVersion(
                 team: parent.team, model: parent.name, version: found.version, description: body.description,
                 status: status, audit: try context.audit(), at: now())
+            return try Response.json(DTO.VersionOut(updated, model: parent))
+        }
+        router.put(RouterPath(version + "/production")) { request, context in
+            let body = try await JSONCoding.decode(ProductionSet.self, from: request, limit: maxJSONBytes)
+            let (parent, found) = try await requireVersion(context)
+            let updated = try await registry.setProductionAllowed(
+                team: parent.team, model: parent.name, version: found.version, allowed: body.allowed,
+                audit: try context.audit(), at: now())
             return try Response.json(DTO.VersionOut(updated, model: parent))
         }
         router.get(RouterPath(version + "/artifact")) { _, context in
