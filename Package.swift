@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.14.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .target(
@@ -51,9 +52,17 @@ let package = Package(
             ]
         ),
         .target(
+            name: "SlipwayServing",
+            dependencies: [
+                "SlipwayCore", "SlipwayRuntime",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "SlipwayServer",
             dependencies: [
-                "SlipwayCore", "SlipwayML", "SlipwayRuntime", "SlipwayStore",
+                "SlipwayCore", "SlipwayML", "SlipwayRuntime", "SlipwayServing", "SlipwayStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -72,6 +81,7 @@ let package = Package(
         .executableTarget(name: "slipway", dependencies: ["SlipwayCLI"]),
         .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore", "SlipwayTestSupport"]),
         .testTarget(name: "SlipwayMLTests", dependencies: ["SlipwayML"]),
+        .testTarget(name: "SlipwayServingTests", dependencies: ["SlipwayServing", "SlipwayRuntime", "SlipwayTestSupport"]),
         .testTarget(
             name: "SlipwayRuntimeTests",
             dependencies: [

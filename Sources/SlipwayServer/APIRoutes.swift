@@ -118,6 +118,65 @@ enum APIRoutes {
         APIRoute(
             method: .delete, path: "/api/v1/teams/{team}/models/{model}/aliases/{alias}", policy: .team(.write),
             summary: "Delete an alias", tag: "registry", success: 204),
+        // Deployments
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/deployments", policy: .team(.read),
+            summary: "The team's deployments", tag: "serving"),
+        APIRoute(
+            method: .put, path: "/api/v1/teams/{team}/deployments/{endpoint}", policy: .team(.write),
+            summary: "Deploy: publish versions under an endpoint (loaded and warmed before traffic moves)",
+            tag: "serving", body: "DeploymentPut"),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/deployments/{endpoint}", policy: .team(.read),
+            summary: "One deployment (?environment=staging|production)", tag: "serving", query: ["environment"]),
+        APIRoute(
+            method: .delete, path: "/api/v1/teams/{team}/deployments/{endpoint}", policy: .team(.write),
+            summary: "Undeploy (?environment=)", tag: "serving", query: ["environment"], success: 204),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/deployments/{endpoint}/predictions", policy: .team(.read),
+            summary: "Sampled predictions, newest first", tag: "serving", query: ["environment", "limit"]),
+        APIRoute(
+            method: .get, path: "/api/v1/deployments/{id}/stats", policy: .authenticated,
+            summary: "Latency percentiles and error rate over a window (?window=SECONDS)", tag: "serving",
+            query: ["window"]),
+        APIRoute(
+            method: .get, path: "/api/v1/usage", policy: .team(.read),
+            summary: "Requests, rows and errors per endpoint, version and day, with the month's charge (?team=&month=)",
+            tag: "serving", query: ["team", "month"]),
+        // Prediction APIs (Open Inference Protocol v2, KServe V1, MLflow scoring)
+        APIRoute(method: .get, path: "/v2", policy: .authenticated, summary: "OIP v2 server metadata", tag: "predict"),
+        APIRoute(method: .get, path: "/v2/health/live", policy: .anonymous, summary: "OIP v2 liveness", tag: "predict"),
+        APIRoute(
+            method: .get, path: "/v2/health/ready", policy: .anonymous, summary: "OIP v2 readiness", tag: "predict"),
+        APIRoute(
+            method: .get, path: "/v2/models/{model}", policy: .authenticated, summary: "OIP v2 model metadata",
+            tag: "predict"),
+        APIRoute(
+            method: .get, path: "/v2/models/{model}/versions/{version}", policy: .authenticated,
+            summary: "OIP v2 model version metadata", tag: "predict"),
+        APIRoute(
+            method: .get, path: "/v2/models/{model}/ready", policy: .authenticated, summary: "OIP v2 model readiness",
+            tag: "predict"),
+        APIRoute(
+            method: .get, path: "/v2/models/{model}/versions/{version}/ready", policy: .authenticated,
+            summary: "OIP v2 model version readiness", tag: "predict"),
+        APIRoute(
+            method: .post, path: "/v2/models/{model}/infer", policy: .authenticated,
+            summary: "OIP v2 inference (the traffic split picks the version)", tag: "predict", body: "OIPInferRequest"),
+        APIRoute(
+            method: .post, path: "/v2/models/{model}/versions/{version}/infer", policy: .authenticated,
+            summary: "OIP v2 inference on one version", tag: "predict", body: "OIPInferRequest"),
+        APIRoute(
+            method: .get, path: "/v1/models/{model}", policy: .authenticated, summary: "KServe V1 model status",
+            tag: "predict"),
+        APIRoute(
+            method: .post, path: "/v1/models/{model}", policy: .authenticated,
+            summary: "KServe V1 prediction: POST /v1/models/NAME:predict with {\"instances\": [[…]]}", tag: "predict",
+            body: "KServeV1Request"),
+        APIRoute(
+            method: .post, path: "/mlflow/{model}/invocations", policy: .authenticated,
+            summary: "MLflow scoring (dataframe_split, dataframe_records, instances, inputs)", tag: "predict",
+            body: "MLflowRequest"),
         // Audit
         APIRoute(
             method: .get, path: "/api/v1/audit", policy: .team(.readAudit),

@@ -4,6 +4,7 @@ import Logging
 import Prometheus
 import ServiceLifecycle
 import SlipwayCore
+import SlipwayServing
 import SlipwayStore
 
 /// The stores and services one server instance runs on. Built once by ``SlipwayPlatform/open(_:logger:)``.
@@ -13,8 +14,13 @@ public struct SlipwayPlatform: Sendable {
     public let registry: any ModelRegistryStore
     public let audit: any AuditLogStore
     public let artifacts: ArtifactStore
+    public let deployments: any DeploymentStore
     public let metrics: PrometheusCollectorRegistry
     public let now: @Sendable () -> Date
+    /// The live deployments and the prediction path.
+    let serving: ServingRegistry
+    let predictions: PredictionService
+    let pricing: Pricing
 
     /// Opens the database (migrating it) and the artifact store under `configuration.home`.
     public static func open(
@@ -24,10 +30,24 @@ public struct SlipwayPlatform: Sendable {
         let database = try await SlipwayDatabase.open(configuration.database, logger: logger)
         let artifacts = try ArtifactStore(
             root: configuration.home.appendingPathComponent("artifacts", isDirectory: true), database: database)
+        let identity = SQLIdentityStore(database: database)
+        let registry = SQLModelRegistryStore(database: database)
+        let serving = ServingRegistry(
+            registry: registry, identity: identity, artifacts: artifacts, logger: logger,
+            maxModelBytes: configuration.maxArtifactBytes)
+        let predictions = PredictionService(
+            registry: serving,
+            rateLimiter: RateLimiter(
+                limit: try RateLimit(
+                    requestsPerSecond: configuration.teamRequestsPerSecond, burst: configuration.teamBurst)),
+            quota: try QuotaPolicy(monthlyRows: configuration.monthlyRowQuota), usage: UsageMeter(),
+            stats: LatencyStats(), logBuffer: PredictionLogBuffer(), now: now)
         return SlipwayPlatform(
-            database: database, identity: SQLIdentityStore(database: database),
-            registry: SQLModelRegistryStore(database: database), audit: SQLAuditLogStore(database: database),
-            artifacts: artifacts, metrics: metrics, now: now)
+            database: database, identity: identity, registry: registry, audit: SQLAuditLogStore(database: database),
+            artifacts: artifacts, deployments: SQLDeploymentStore(database: database), metrics: metrics, now: now,
+            serving: serving, predictions: predictions,
+            pricing: try Pricing(
+                freeRowsPerMonth: configuration.freeRowsPerMonth, centsPerMillionRows: configuration.centsPerMillionRows))
     }
 
     /// Installs the first platform admin if there is none. Returns the new token to print once, or nil.
@@ -58,7 +78,12 @@ public func buildRouter(platform: SlipwayPlatform, configuration: ServerConfigur
     router.add(middleware: RequestLoggingMiddleware(registry: platform.metrics))
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthorizationMiddleware(identity: platform.identity, now: platform.now))
-    OpsController(database: platform.database, metrics: platform.metrics).register(on: router)
+    OpsController(
+        database: platform.database, metrics: platform.metrics,
+        extraMetrics: {
+            ServingMetrics.render(stats: platform.predictions.stats, rows: platform.predictions.rowsServed)
+        }
+    ).register(on: router)
     IdentityController(identity: platform.identity, now: platform.now, maxJSONBytes: configuration.maxJSONBytes)
         .register(on: router)
     RegistryController(
@@ -66,6 +91,20 @@ public func buildRouter(platform: SlipwayPlatform, configuration: ServerConfigur
         maxJSONBytes: configuration.maxJSONBytes, maxArtifactBytes: configuration.maxArtifactBytes
     ).register(on: router)
     AuditController(audit: platform.audit).register(on: router)
+    DeploymentController(
+        deployments: platform.deployments, registry: platform.registry, serving: platform.serving,
+        stats: platform.predictions.stats, pricing: platform.pricing, now: platform.now,
+        maxJSONBytes: configuration.maxJSONBytes
+    ).register(on: router)
+    let serving = platform.serving
+    let database = platform.database
+    PredictionController(
+        service: platform.predictions, maxBodyBytes: configuration.maxJSONBytes * 16,
+        isReady: {
+            (try? await database.read { db in try await db.raw("SELECT 1 AS ok").first() }) != nil
+                && serving.count >= 0
+        }
+    ).register(on: router)
     return router
 }
 
@@ -81,10 +120,16 @@ public func buildApplication(
     let gc = ArtifactGCService(
         artifacts: platform.artifacts, interval: configuration.gcInterval,
         unreferencedRetention: configuration.unreferencedArtifactRetention, logger: logger)
+    let sync = DeploymentSyncService(
+        store: platform.deployments, serving: platform.serving, interval: configuration.deploymentSyncInterval,
+        logger: logger)
+    let metering = MeteringService(
+        store: platform.deployments, service: platform.predictions, interval: configuration.meteringInterval,
+        logRetention: configuration.predictionLogRetention, now: platform.now, logger: logger)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "slipway"),
-        services: [gc],
+        services: [gc, sync, metering],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
 }

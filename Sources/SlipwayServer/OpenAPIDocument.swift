@@ -218,6 +218,71 @@ enum OpenAPIDocument {
                     "tags": tags,
                 ],
             ],
+            "DeploymentPut": [
+                "type": "object", "required": ["model", "routes"],
+                "properties": [
+                    "model": name,
+                    "environment": ["type": "string", "enum": ["staging", "production"]],
+                    "routes": [
+                        "type": "array", "minItems": 1, "maxItems": 16,
+                        "items": [
+                            "type": "object",
+                            "properties": [
+                                "version": ["type": "integer", "minimum": 1], "alias": name,
+                                "weight": ["type": "integer", "minimum": 0, "maximum": 10000],
+                            ],
+                        ],
+                    ],
+                    "fallback_version": ["type": "integer", "minimum": 1],
+                    "settings": [
+                        "type": "object",
+                        "properties": [
+                            "max_batch_rows": ["type": "integer", "minimum": 1, "maximum": 65536],
+                            "max_batch_delay_us": ["type": "integer", "minimum": 0, "maximum": 1_000_000],
+                            "max_concurrent": ["type": "integer", "minimum": 1, "maximum": 1024],
+                            "max_queue": ["type": "integer", "minimum": 0, "maximum": 100_000],
+                            "timeout_ms": ["type": "integer", "minimum": 1, "maximum": 600_000],
+                            "log_sample_rate": ["type": "number", "minimum": 0, "maximum": 1],
+                        ],
+                    ],
+                ],
+            ],
+            "OIPInferRequest": [
+                "type": "object", "required": ["inputs"],
+                "properties": [
+                    "id": ["type": "string"],
+                    "inputs": [
+                        "type": "array",
+                        "items": [
+                            "type": "object", "required": ["name", "shape", "datatype", "data"],
+                            "properties": [
+                                "name": ["type": "string"], "datatype": ["type": "string"],
+                                "shape": ["type": "array", "items": ["type": "integer", "minimum": 0]],
+                                "data": ["type": "array"],
+                            ],
+                        ],
+                    ],
+                    "outputs": [
+                        "type": "array",
+                        "items": ["type": "object", "properties": ["name": ["type": "string"]]],
+                    ],
+                ],
+            ],
+            "KServeV1Request": [
+                "type": "object", "required": ["instances"],
+                "properties": ["instances": ["type": "array", "items": ["type": "array", "items": ["type": "number"]]]],
+            ],
+            "MLflowRequest": [
+                "type": "object",
+                "properties": [
+                    "dataframe_split": [
+                        "type": "object",
+                        "properties": ["columns": ["type": "array"], "data": ["type": "array"]],
+                    ],
+                    "dataframe_records": ["type": "array", "items": ["type": "object"]],
+                    "instances": ["type": "array"], "inputs": ["type": "array"],
+                ],
+            ],
             "ProductionSet": [
                 "type": "object", "required": ["allowed"], "properties": ["allowed": ["type": "boolean"]],
             ],

@@ -21,6 +21,24 @@ public struct ServerConfiguration: Sendable {
     /// Unreferenced artifacts are kept this long after their last upload.
     public var unreferencedArtifactRetention: TimeInterval = 86_400
 
+    // Serving
+    /// Predictions per second each team may request across its endpoints (token bucket).
+    public var teamRequestsPerSecond: Double = 10_000
+    /// Requests a team may send at once above its rate.
+    public var teamBurst: Int = 20_000
+    /// Rows each team may predict per calendar month (UTC); nil: unlimited.
+    public var monthlyRowQuota: Int64?
+    /// Rows free per team and month before charging.
+    public var freeRowsPerMonth: Int64 = 100_000
+    /// Price per million rows beyond the free tier, in cents.
+    public var centsPerMillionRows: Int64 = 1_000
+    /// How often usage counters and sampled predictions are written to the database.
+    public var meteringInterval: Duration = .seconds(5)
+    /// How often deployments are re-read (changes made through other replicas).
+    public var deploymentSyncInterval: Duration = .seconds(10)
+    /// Sampled predictions kept per deployment, and for how long.
+    public var predictionLogRetention: (keepPerDeployment: Int, maxAge: TimeInterval) = (10_000, 30 * 86_400)
+
     public init(home: URL, database: DatabaseLocation? = nil) {
         self.home = home
         self.database = database ?? .sqlite(path: home.appendingPathComponent("slipway.sqlite").path)

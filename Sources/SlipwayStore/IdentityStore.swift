@@ -12,6 +12,7 @@ public protocol IdentityStore: Sendable {
 
     func createTeam(name: String, description: String, audit: AuditContext, at now: Date) async throws -> Team
     func team(named name: String) async throws -> Team?
+    func team(id: TeamID) async throws -> Team?
     func teams() async throws -> [Team]
 
     func createPrincipal(
@@ -148,6 +149,12 @@ public struct SQLIdentityStore: IdentityStore {
     public func team(named name: String) async throws -> Team? {
         try await database.read { db in
             try await db.raw("SELECT * FROM teams WHERE name = \(bind: name)").first().map(Self.decodeTeam)
+        }
+    }
+
+    public func team(id: TeamID) async throws -> Team? {
+        try await database.read { db in
+            try await db.raw("SELECT * FROM teams WHERE id = \(bind: id.rawValue)").first().map(Self.decodeTeam)
         }
     }
 

@@ -26,6 +26,7 @@ public protocol ModelRegistryStore: Sendable {
         team: TeamID, name: String, description: String, tags: [String: String], audit: AuditContext, at now: Date
     ) async throws -> Model
     func model(team: TeamID, name: String) async throws -> Model?
+    func model(team: TeamID, id: ModelID) async throws -> Model?
     func searchModels(team: TeamID, filter: ModelFilter, page: PageRequest) async throws -> Page<Model>
     func updateModel(team: TeamID, name: String, description: String, audit: AuditContext, at now: Date) async throws
         -> Model
@@ -99,6 +100,17 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
             throw SlipwayError.conflict("model '\(name)' already exists in this team", code: "model_exists")
         }
         return model
+    }
+
+    public func model(team: TeamID, id: ModelID) async throws -> Model? {
+        try await database.read { db in
+            guard
+                let row = try await db.raw(
+                    "SELECT * FROM models WHERE team_id = \(bind: team.rawValue) AND id = \(bind: id.rawValue)"
+                ).first()
+            else { return nil }
+            return try await Self.decodeModels([row], db).first
+        }
     }
 
     public func model(team: TeamID, name: String) async throws -> Model? {

@@ -9,6 +9,8 @@ import SlipwayStore
 struct OpsController {
     let database: SlipwayDatabase
     let metrics: PrometheusCollectorRegistry
+    /// More exposition text appended to `/metrics` (serving histograms and usage).
+    var extraMetrics: @Sendable () -> String = { "" }
 
     func register(on router: Router<SlipwayRequestContext>) {
         router.get("/healthz") { _, _ in try Response.json(["status": "ok"]) }
@@ -22,9 +24,11 @@ struct OpsController {
             }
         }
         router.get("/metrics") { _, _ in
-            Response(
+            var bytes = metrics.emitToBuffer()
+            bytes += Array(extraMetrics().utf8)
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         let document = OpenAPIDocument.build()
         router.get("/openapi.json") { _, _ in

@@ -50,6 +50,7 @@ struct ErrorMiddleware: RouterMiddleware {
         case .payloadTooLarge: .contentTooLarge
         case .unprocessable: .unprocessableContent
         case .unavailable: .serviceUnavailable
+        case .tooManyRequests: .tooManyRequests
         case .internal: .internalServerError
         }
     }
@@ -61,6 +62,9 @@ struct ErrorMiddleware: RouterMiddleware {
         var response = body(status: status(for: error.kind), code: error.code, message: message)
         if error.kind == .unauthenticated {
             response.headers[.wwwAuthenticate] = "Bearer"
+        }
+        if let retryAfter = error.retryAfter {
+            response.headers[.retryAfter] = String(retryAfter)
         }
         return response
     }

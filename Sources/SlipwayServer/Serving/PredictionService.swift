@@ -1,0 +1,228 @@
+import Foundation
+import Logging
+import SlipwayCore
+import SlipwayRuntime
+import SlipwayServing
+import Synchronization
+
+/// A batch of rows for one deployment, as every prediction API hands it to the serving core.
+struct PredictionRequest: Sendable {
+    /// `count × features` floats, row-major; NaN is a missing value.
+    var rows: [Float]
+    var count: Int
+    var features: Int
+    /// A version the client asked for explicitly (`/v2/models/{m}/versions/{v}`); nil: the traffic split decides.
+    var version: Int?
+    var requestID: String
+    /// The request's inputs as JSON, kept if the request is sampled into the prediction log.
+    var inputsForLog: @Sendable () -> String = { "[]" }
+}
+
+/// What answered and what it said.
+struct PredictionResult: Sendable {
+    var version: Int
+    var outputs: [PredictionOutput]
+    /// True when the fallback version answered because the chosen one failed or was overloaded.
+    var usedFallback: Bool
+}
+
+/// The serving core shared by every prediction API (OIP v2, KServe V1, MLflow): rate limits and quotas,
+/// version choice, admission control, deadlines, fallback, metering, latency statistics and the sampled
+/// prediction log. Knows nothing of HTTP.
+final class PredictionService: Sendable {
+    let registry: ServingRegistry
+    let rateLimiter: RateLimiter
+    let quota: QuotaPolicy
+    let usage: UsageMeter
+    let stats: LatencyStats
+    let logBuffer: PredictionLogBuffer
+    /// Wall-clock time for usage days, quotas and log entries (latencies use the monotonic clock).
+    let now: @Sendable () -> Date
+    /// Rows used this month per team as last read from the store (refreshed by the metering service).
+    let monthRows = Mutex<[TeamID: Int64]>([:])
+    private let random = Mutex(SystemRandomNumberGenerator())
+    /// Rows predicted since start per `statsKey#version`, for `/metrics`.
+    private let rows = Mutex<[String: Int64]>([:])
+
+    var rowsServed: [String: Int64] { rows.withLock { $0 } }
+
+    init(
+        registry: ServingRegistry, rateLimiter: RateLimiter, quota: QuotaPolicy, usage: UsageMeter,
+        stats: LatencyStats, logBuffer: PredictionLogBuffer, now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.now = now
+        self.registry = registry
+        self.rateLimiter = rateLimiter
+        self.quota = quota
+        self.usage = usage
+        self.stats = stats
+        self.logBuffer = logBuffer
+    }
+
+    /// Predicts `request` on `target`.
+    /// - Throws: ``SlipwayError``: 400 for input that does not fit the model, 404 for an unknown explicit
+    ///   version, 429 (rate limit, quota) and 503 (overload, deadline) with `retryAfter`.
+    func predict(_ request: PredictionRequest, on target: LiveDeployment) async throws -> PredictionResult {
+        let deployment = target.deployment
+        let started = ContinuousClock.now
+        try rateLimiter.acquire(key: deployment.team.rawValue, now: started)
+        if quota.monthlyRows != nil {
+            let pending = usage.pendingRows(team: deployment.team.rawValue)
+            let used = monthRows.withLock { $0[deployment.team] ?? 0 } + pending
+            try quota.check(rowsUsed: used, rowsRequested: Int64(request.count), now: now())
+        }
+        guard request.features == target.featureCount else {
+            throw SlipwayError.badRequest(
+                "endpoint '\(deployment.endpoint)' expects rows of \(target.featureCount) features, got \(request.features)",
+                code: "invalid_input")
+        }
+        let chosen: Int
+        if let explicit = request.version {
+            guard target.versions[explicit] != nil else {
+                throw SlipwayError.notFound(
+                    "endpoint '\(deployment.endpoint)' does not serve version \(explicit); it serves "
+                        + deployment.versions.map(String.init).joined(separator: ", "),
+                    code: "version_not_found")
+            }
+            chosen = explicit
+        } else {
+            chosen = target.split.pick(random.withLock { $0.next() })
+        }
+        let deadline = started + .milliseconds(deployment.settings.timeoutMillis)
+        var result: PredictionResult
+        do {
+            result = PredictionResult(
+                version: chosen, outputs: try await run(request, version: chosen, on: target, deadline: deadline),
+                usedFallback: false)
+        } catch let error as SlipwayError where Self.triesFallback(error) {
+            guard let fallback = deployment.fallbackVersion, fallback != chosen, request.version == nil else {
+                record(target, version: chosen, rows: request.count, started: started, error: true)
+                throw error
+            }
+            record(target, version: chosen, rows: 0, started: started, error: true)
+            do {
+                result = PredictionResult(
+                    version: fallback,
+                    outputs: try await run(request, version: fallback, on: target, deadline: deadline),
+                    usedFallback: true)
+            } catch {
+                record(target, version: fallback, rows: request.count, started: started, error: true)
+                throw error
+            }
+        } catch {
+            record(target, version: chosen, rows: request.count, started: started, error: true)
+            throw error
+        }
+        let latency = record(target, version: result.version, rows: request.count, started: started, error: false)
+        if target.sampler.shouldSample(now: .now) {
+            logBuffer.append(
+                PredictionLogEntry(
+                    deployment: deployment.id, team: deployment.team, endpoint: deployment.endpoint,
+                    version: result.version, requestID: request.requestID, at: now(), latencyMicros: Int64(latency),
+                    inputs: request.inputsForLog(), outputs: Self.outputsJSON(result.outputs)))
+        }
+        return result
+    }
+
+    /// Errors of the version rather than of the request: the fallback may answer instead.
+    private static func triesFallback(_ error: SlipwayError) -> Bool {
+        error.kind == .unavailable || error.kind == .internal
+    }
+
+    private func run(
+        _ request: PredictionRequest, version: Int, on target: LiveDeployment, deadline: ContinuousClock.Instant
+    ) async throws -> [PredictionOutput] {
+        guard let loaded = target.versions[version] else {
+            throw SlipwayError.internal("version \(version) of '\(target.deployment.endpoint)' is not loaded")
+        }
+        let timeout = target.deployment.settings.timeoutMillis
+        return try await target.admission.withPermit(deadline: deadline) {
+            try await withDeadline(deadline, timeoutMillis: timeout) {
+                try await loaded.predict(request.rows, count: request.count)
+            }
+        }
+    }
+
+    @discardableResult
+    private func record(_ target: LiveDeployment, version: Int, rows: Int, started: ContinuousClock.Instant, error: Bool)
+        -> UInt64
+    {
+        let elapsed = ContinuousClock.now - started
+        let micros = UInt64(max(0, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000))
+        let deployment = target.deployment
+        let endpoint = "\(deployment.endpoint)@\(deployment.environment.rawValue)"
+        let key = Self.statsKey(deployment)
+        stats.record(endpoint: key, version: version, latencyMicros: max(1, micros), error: error, now: .now)
+        if !error, rows > 0 { self.rows.withLock { $0["\(key)#\(version)", default: 0] += Int64(rows) } }
+        usage.record(
+            team: deployment.team.rawValue, endpoint: endpoint, version: version, rows: error ? 0 : rows, error: error,
+            now: now())
+        return micros
+    }
+
+    /// The key latency statistics use for a deployment.
+    static func statsKey(_ deployment: Deployment) -> String {
+        "\(deployment.team.rawValue)/\(deployment.environment.rawValue)/\(deployment.endpoint)"
+    }
+
+    static func outputsJSON(_ outputs: [PredictionOutput]) -> String {
+        let objects: [[String: Any]] = outputs.map { output in
+            let data: [Any] =
+                switch output.data {
+                case .floats(let values): values.map { $0.isFinite ? Double($0) as Any : NSNull() }
+                case .int64s(let values): values
+                case .strings(let values): values
+                }
+            return ["name": output.name, "shape": output.shape, "datatype": output.datatype.rawValue, "data": data]
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys])) ?? Data("[]".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Runs `body`, or fails with 503 `deadline_exceeded` when `deadline` passes first; the body's task is
+/// cancelled then (a batched request still queued leaves its batch).
+func withDeadline<T: Sendable>(
+    _ deadline: ContinuousClock.Instant, timeoutMillis: Int, _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(until: deadline, clock: .continuous)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else {
+            throw SlipwayError(
+                .unavailable, code: "deadline_exceeded",
+                "the prediction did not finish within the deployment's timeout of \(timeoutMillis) ms; "
+                    + "raise timeout_ms or max_concurrent, or send fewer rows per request",
+                retryAfter: 1)
+        }
+        return value
+    }
+}
+
+/// Sampled prediction log entries waiting to be written (bounded: when full, new entries are dropped
+/// and counted rather than slowing predictions).
+final class PredictionLogBuffer: Sendable {
+    private let state = Mutex<(entries: [PredictionLogEntry], dropped: Int)>(([], 0))
+    let capacity: Int
+
+    init(capacity: Int = 10_000) { self.capacity = capacity }
+
+    func append(_ entry: PredictionLogEntry) {
+        state.withLock { state in
+            if state.entries.count < capacity { state.entries.append(entry) } else { state.dropped += 1 }
+        }
+    }
+
+    func drain() -> [PredictionLogEntry] {
+        state.withLock { state in
+            defer { state.entries.removeAll(keepingCapacity: true) }
+            return state.entries
+        }
+    }
+
+    var dropped: Int { state.withLock { $0.dropped } }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import Logging
+import SlipwayCore
+import SlipwayRuntime
+import SlipwayServing
+import SlipwayStore
+import Synchronization
+
+/// A model version loaded and warmed for serving.
+final class LoadedVersion: Sendable {
+    let version: Int
+    let digest: String
+    let predictor: any Predictor
+    /// Merges concurrent single-output requests; nil for models with several outputs (labels), which
+    /// are predicted per request.
+    let batcher: Batcher?
+
+    init(version: Int, digest: String, predictor: any Predictor, settings: ServingSettings) throws(SlipwayError) {
+        self.version = version
+        self.digest = digest
+        self.predictor = predictor
+        if predictor.signature.outputs.count <= 1 {
+            batcher = Batcher(
+                predictor: predictor,
+                configuration: try .init(
+                    maxBatchRows: settings.maxBatchRows, maxDelay: .microseconds(settings.maxBatchDelayMicros)))
+        } else {
+            batcher = nil
+        }
+    }
+
+    /// Every output for `count` rows: through the batcher when there is one.
+    func predict(_ rows: [Float], count: Int) async throws -> [PredictionOutput] {
+        guard let batcher else { return try predictor.predictOutputs(rows, rows: count) }
+        let values = try await batcher.predict(rows: rows, count: count)
+        return [
+            PredictionOutput(
+                name: predictor.signature.outputs.first?.name ?? "output", shape: [count, predictor.outputCount],
+                data: .floats(values))
+        ]
+    }
+}
+
+/// A deployment as the serving layer runs it: its versions loaded, its split and its limits.
+final class LiveDeployment: Sendable {
+    let deployment: Deployment
+    let teamName: String
+    let modelName: String
+    let split: TrafficSplit
+    let versions: [Int: LoadedVersion]
+    let admission: AdmissionController
+    let sampler: PredictionSampler
+
+    init(
+        deployment: Deployment, teamName: String, modelName: String, versions: [Int: LoadedVersion],
+        admission: AdmissionController, sampler: PredictionSampler
+    ) throws(SlipwayError) {
+        self.deployment = deployment
+        self.teamName = teamName
+        self.modelName = modelName
+        self.split = try TrafficSplit(deployment.routes.map { ($0.version, $0.weight) })
+        self.versions = versions
+        self.admission = admission
+        self.sampler = sampler
+    }
+
+    /// The features per row every version of this deployment expects (the first routed version's).
+    var featureCount: Int { versions[split.routes[0].version]?.predictor.featureCount ?? 0 }
+    var signature: ModelSignature? { versions[split.routes[0].version]?.predictor.signature }
+}
+
+/// The deployments this server instance serves, loaded and warmed, swapped atomically on change.
+///
+/// Requests look deployments up without waiting (one lock, no I/O). ``apply(_:)`` loads and warms every
+/// version of a new or changed deployment *before* it replaces the old one, so a change never fails or
+/// drops a request: calls already running keep the ``LiveDeployment`` they started with. Predictors are
+/// shared by artifact digest, so a version in several deployments is loaded once.
+final class ServingRegistry: Sendable {
+    private let registry: any ModelRegistryStore
+    private let identity: any IdentityStore
+    private let artifacts: ArtifactStore
+    private let logger: Logger
+    private let maxModelBytes: Int64
+
+    /// Keyed by ``key(team:endpoint:environment:)``.
+    private let live = Mutex<[String: LiveDeployment]>([:])
+    /// Loaded predictors by artifact digest.
+    private let predictors = Mutex<[String: any Predictor]>([:])
+
+    init(
+        registry: any ModelRegistryStore, identity: any IdentityStore, artifacts: ArtifactStore, logger: Logger,
+        maxModelBytes: Int64 = 1 << 30
+    ) {
+        self.registry = registry
+        self.identity = identity
+        self.artifacts = artifacts
+        self.logger = logger
+        self.maxModelBytes = maxModelBytes
+    }
+
+    static func key(team: TeamID, endpoint: String, environment: DeploymentEnvironment) -> String {
+        "\(team.rawValue)/\(environment.rawValue)/\(endpoint)"
+    }
+
+    /// The live deployment, if this instance serves it.
+    func deployment(team: TeamID, endpoint: String, environment: DeploymentEnvironment) -> LiveDeployment? {
+        let key = Self.key(team: team, endpoint: endpoint, environment: environment)
+        return live.withLock { $0[key] }
+    }
+
+    /// Live deployments named `endpoint` in `environment` among `teams`.
+    func deployments(named endpoint: String, environment: DeploymentEnvironment, teams: some Sequence<TeamID>)
+        -> [LiveDeployment]
+    {
+        let keys = teams.map { Self.key(team: $0, endpoint: endpoint, environment: environment) }
+        return live.withLock { table in keys.compactMap { table[$0] } }
+    }
+
+    /// Every live deployment.
+    var all: [LiveDeployment] { live.withLock { Array($0.values) } }
+
+    /// Whether every deployment this instance knows about is loaded (readiness).
+    var count: Int { live.withLock { $0.count } }
+
+    /// Loads and warms every version of `deployment`, then makes it live (replacing an older revision).
+    /// - Throws: ``SlipwayError`` (422) when a version cannot be loaded; the old revision keeps serving.
+    func apply(_ deployment: Deployment) async throws {
+        let key = Self.key(team: deployment.team, endpoint: deployment.endpoint, environment: deployment.environment)
+        if let current = live.withLock({ $0[key] }), current.deployment.revision >= deployment.revision,
+            current.deployment.id == deployment.id
+        {
+            return
+        }
+        guard let team = try await identity.team(id: deployment.team) else {
+            throw SlipwayError.notFound("team \(deployment.team) not found", code: "team_not_found")
+        }
+        guard let model = try await registry.model(team: deployment.team, id: deployment.model) else {
+            throw SlipwayError.notFound("model \(deployment.model) not found", code: "model_not_found")
+        }
+        var versions: [Int: LoadedVersion] = [:]
+        for number in deployment.versions {
+            guard let version = try await registry.version(team: deployment.team, model: model.name, version: number)
+            else {
+                throw SlipwayError.notFound(
+                    "model '\(model.name)' has no version \(number)", code: "version_not_found")
+            }
+            let predictor = try await loadPredictor(version)
+            // Warm: one row through the whole path, so the first request pays no first-call costs.
+            _ = try predictor.predictOutputs([Float](repeating: 0, count: predictor.featureCount), rows: 1)
+            versions[number] = try LoadedVersion(
+                version: number, digest: version.artifactDigest, predictor: predictor, settings: deployment.settings)
+        }
+        let limits = try AdmissionController.Limits(
+            maxConcurrent: deployment.settings.maxConcurrent, maxQueue: deployment.settings.maxQueue)
+        let previous = live.withLock { $0[key] }
+        // Keep the admission controller (and its in-flight accounting) across revisions.
+        let admission = previous?.admission ?? AdmissionController(limits: limits, name: "'\(deployment.endpoint)'")
+        if previous != nil { admission.update(limits) }
+        let sampler = try previous?.sampler ?? PredictionSampler(rate: deployment.settings.logSampleRate, maxPerSecond: 50)
+        if previous != nil { try sampler.update(rate: deployment.settings.logSampleRate, maxPerSecond: 50) }
+        let next = try LiveDeployment(
+            deployment: deployment, teamName: team.name, modelName: model.name, versions: versions,
+            admission: admission, sampler: sampler)
+        live.withLock { $0[key] = next }
+        logger.info(
+            "deployment live",
+            metadata: [
+                "endpoint": "\(deployment.endpoint)", "environment": "\(deployment.environment.rawValue)",
+                "revision": "\(deployment.revision)",
+                "routes": "\(deployment.routes.map { "\($0.version):\($0.weight)" }.joined(separator: ","))",
+            ])
+    }
+
+    /// Loads and warms `versions` of `model` (or finds them loaded), so a deployment can go live at once.
+    /// - Throws: ``SlipwayError`` naming the version that cannot be served.
+    func prepare(team: TeamID, model: String, versions: [Int]) async throws {
+        for number in versions {
+            guard let version = try await registry.version(team: team, model: model, version: number) else {
+                throw SlipwayError.notFound("model '\(model)' has no version \(number)", code: "version_not_found")
+            }
+            let predictor = try await loadPredictor(version)
+            _ = try predictor.predictOutputs([Float](repeating: 0, count: predictor.featureCount), rows: 1)
+        }
+    }
+
+    /// Stops serving a deployment (requests already running finish).
+    func remove(team: TeamID, endpoint: String, environment: DeploymentEnvironment) {
+        let key = Self.key(team: team, endpoint: endpoint, environment: environment)
+        _ = live.withLock { $0.removeValue(forKey: key) }
+    }
+
+    /// Replaces the live set with `deployments` (applying new and changed ones, dropping the rest).
+    /// Errors are logged per deployment; the others still load.
+    func synchronize(with deployments: [Deployment]) async {
+        let wanted = Set(deployments.map { Self.key(team: $0.team, endpoint: $0.endpoint, environment: $0.environment) })
+        for deployment in deployments {
+            do {
+                try await apply(deployment)
+            } catch {
+                logger.error(
+                    "deployment could not be loaded",
+                    metadata: ["endpoint": "\(deployment.endpoint)", "error": "\(error)"])
+            }
+        }
+        live.withLock { table in
+            for key in table.keys where !wanted.contains(key) { table.removeValue(forKey: key) }
+        }
+        let digests = Set(all.flatMap { $0.versions.values.map(\.digest) })
+        predictors.withLock { cache in
+            for digest in cache.keys where !digests.contains(digest) { cache.removeValue(forKey: digest) }
+        }
+    }
+
+    private func loadPredictor(_ version: ModelVersion) async throws -> any Predictor {
+        if let cached = predictors.withLock({ $0[version.artifactDigest] }) { return cached }
+        let bytes = try await artifacts.readAll(
+            ArtifactRecord(digest: version.artifactDigest, size: version.artifactSize), limit: maxModelBytes)
+        guard let predictor = try ModelLoader.load(version.format, artifact: bytes) else {
+            throw SlipwayError.unprocessable(
+                "\(version.format.rawValue) models cannot be served by this Slipway", code: "not_servable")
+        }
+        predictors.withLock { $0[version.artifactDigest] = predictor }
+        return predictor
+    }
+}

@@ -1,0 +1,270 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import SlipwayCore
+import SlipwayRuntime
+import SlipwayTestSupport
+import Testing
+
+@testable import SlipwayServer
+
+/// Deploying versions and predicting through OIP v2, KServe V1 and MLflow scoring.
+@Suite("Serving API")
+struct ServingAPITests {
+    static let rows: [[Double]] = [[0.5, -1.2, 3.3, 0.0, 7.1], [-0.3, 0.8, -2.2, 1.5, 0.4], [1.1, 2.2, 3.3, 4.4, 5.5]]
+
+    /// The quickstart model's own predictions for ``rows``.
+    static func expected() throws -> [Float] {
+        let predictor = try XGBoostPredictor(artifact: Array(buffer: xgboostModelBytes))
+        return try predictor.predict(rows.flatMap { $0.map(Float.init) }, rows: rows.count)
+    }
+
+    /// Team `fraud` with model `fraud-detector` holding `versions` versions of the quickstart model.
+    static func seed(_ server: TestServer, _ client: any TestClientProtocol, versions: Int = 2) async throws -> Fixture {
+        let fixture = try await Fixture.make(server, client)
+        let key = fixture.aliceKey
+        #expect(
+            try await client.call(.post, "/api/v1/teams/fraud/models", key: key, json: ["name": "fraud-detector"]).status
+                == .created)
+        let upload = try await client.call(.post, "/api/v1/teams/fraud/artifacts", key: key, raw: xgboostModelBytes)
+        let digest = try #require(upload["digest"] as? String)
+        for _ in 0..<versions {
+            let created = try await client.call(
+                .post, "/api/v1/teams/fraud/models/fraud-detector/versions", key: key, json: ["artifact": digest])
+            #expect(created.status == .created)
+        }
+        return fixture
+    }
+
+    static func deploy(
+        _ client: any TestClientProtocol, key: String, environment: String = "staging", routes: [[String: Int]],
+        fallback: Int? = nil, settings: [String: Any] = [:]
+    ) async throws -> Reply {
+        var body: [String: Any] = ["model": "fraud-detector", "environment": environment, "routes": routes]
+        if let fallback { body["fallback_version"] = fallback }
+        if !settings.isEmpty { body["settings"] = settings }
+        return try await client.call(.put, "/api/v1/teams/fraud/deployments/fraud", key: key, json: body)
+    }
+
+    static func oipRequest(_ rows: [[Double]], name: String = "input") -> [String: Any] {
+        ["id": "req-1", "inputs": [["name": name, "shape": [rows.count, 5], "datatype": "FP32", "data": rows.flatMap { $0 }]]]
+    }
+
+    static let staging: HTTPFields = [HTTPField.Name("X-Slipway-Environment")!: "staging"]
+
+    @Test("a team deploys a version and predicts through OIP v2, KServe V1 and MLflow; each answer names its version",
+          arguments: await Backend.all)
+    func predictThroughEveryProtocol(backend: Backend) async throws {
+        try await TestServer.with(backend: backend) { server, client in
+            let fixture = try await Self.seed(server, client)
+            let key = fixture.aliceKey
+            let deployed = try await Self.deploy(client, key: key, routes: [["version": 1, "weight": 100]])
+            #expect(deployed.status == .created, "\(deployed.errorMessage)")
+            #expect(deployed["live_revision"] as? Int == 1)
+            let expected = try Self.expected()
+
+            let oip = try await client.call(
+                .post, "/v2/models/fraud/infer", key: key, json: Self.oipRequest(Self.rows), headers: Self.staging)
+            #expect(oip.status == .ok, "\(oip.json)")
+            #expect(oip.headers[HTTPField.Name("X-Slipway-Model-Version")!] == "1")
+            #expect(oip["model_version"] as? String == "1")
+            #expect(oip["id"] as? String == "req-1")
+            let output = try #require((oip["outputs"] as? [[String: Any]])?.first)
+            #expect(output["shape"] as? [Int] == [3, 1])
+            #expect((output["data"] as? [Double])?.map(Float.init) == expected)
+
+            let v1 = try await client.call(
+                .post, "/v1/models/fraud:predict?environment=staging", key: key, json: ["instances": Self.rows])
+            #expect(v1.status == .ok, "\(v1.json)")
+            #expect((v1["predictions"] as? [Double])?.map(Float.init) == expected)
+            #expect(v1.headers[HTTPField.Name("X-Slipway-Model-Version")!] == "1")
+
+            let columns = ["a", "b", "c", "d", "e"]
+            let split = try await client.call(
+                .post, "/mlflow/fraud/invocations", key: key,
+                json: ["dataframe_split": ["columns": columns, "data": Self.rows]], headers: Self.staging)
+            #expect((split["predictions"] as? [Double])?.map(Float.init) == expected, "\(split.json)")
+            let records = try await client.call(
+                .post, "/mlflow/fraud/invocations", key: key,
+                json: ["dataframe_records": Self.rows.map { Dictionary(uniqueKeysWithValues: zip(columns, $0)) }],
+                headers: Self.staging)
+            #expect((records["predictions"] as? [Double])?.map(Float.init) == expected, "\(records.json)")
+            let instances = try await client.call(
+                .post, "/mlflow/fraud/invocations", key: key, json: ["instances": Self.rows], headers: Self.staging)
+            #expect((instances["predictions"] as? [Double])?.map(Float.init) == expected)
+
+            let metadata = try await client.call(.get, "/v2/models/fraud", key: key, headers: Self.staging)
+            #expect(metadata["versions"] as? [String] == ["1"])
+            #expect(((metadata["inputs"] as? [[String: Any]])?.first)?["shape"] as? [Int] == [-1, 5])
+            #expect(try await client.call(.get, "/v2/models/fraud/ready", key: key, headers: Self.staging).status == .ok)
+            #expect(try await client.call(.get, "/v2/health/ready", key: nil).status == .ok)
+            #expect(try await client.call(.get, "/v2/health/live", key: nil).status == .ok)
+        }
+    }
+
+    @Test("bad prediction requests get a 4xx that names the problem; other teams get 404")
+    func badRequests() async throws {
+        try await TestServer.with { server, client in
+            let fixture = try await Self.seed(server, client)
+            let key = fixture.aliceKey
+            #expect(try await Self.deploy(client, key: key, routes: [["version": 1]]).status == .created)
+            func infer(_ body: Any, path: String = "/v2/models/fraud/infer") async throws -> Reply {
+                try await client.call(.post, path, key: key, json: body, headers: Self.staging)
+            }
+            let wrongName = try await infer(Self.oipRequest(Self.rows, name: "features"))
+            #expect(wrongName.status == .badRequest)
+            #expect((wrongName["error"] as? String)?.contains("'features' is not an input") == true, "\(wrongName.json)")
+            let wrongShape = try await infer(["inputs": [["name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]]]])
+            #expect(wrongShape.status == .badRequest)
+            #expect((wrongShape["error"] as? String)?.contains("[rows, 5]") == true, "\(wrongShape.json)")
+            let short = try await infer(["inputs": [["name": "input", "shape": [2, 5], "datatype": "FP32", "data": [1, 2, 3]]]])
+            #expect((short["error"] as? String)?.contains("needs 10 values") == true, "\(short.json)")
+            let text = try await infer(["inputs": [["name": "input", "shape": [1, 5], "datatype": "BYTES", "data": ["a"]]]])
+            #expect(text.status == .badRequest)
+            let notJSON = try await client.call(
+                .post, "/v2/models/fraud/infer", key: key, raw: ByteBuffer(string: "{nope"), headers: Self.staging)
+            #expect(notJSON.status == .badRequest)
+            let unknownVersion = try await infer(Self.oipRequest(Self.rows), path: "/v2/models/fraud/versions/7/infer")
+            #expect(unknownVersion.status == .notFound)
+            let unknownModel = try await infer(Self.oipRequest(Self.rows), path: "/v2/models/nope/infer")
+            #expect(unknownModel.status == .notFound)
+            let v1 = try await client.call(.post, "/v1/models/fraud:predict?environment=staging", key: key, json: ["rows": []])
+            #expect(v1.status == .badRequest && v1.errorMessage.contains("instances"))
+            let mlflow = try await client.call(
+                .post, "/mlflow/fraud/invocations", key: key, json: ["dataframe_split": ["columns": ["a"], "data": [[1]]]],
+                headers: Self.staging)
+            #expect(mlflow.status == .badRequest && mlflow.errorMessage.contains("1 columns"))
+            #expect(try await client.call(.post, "/v2/models/fraud/infer", key: nil, json: Self.oipRequest(Self.rows)).status == .unauthorized)
+
+            // Another team's member sees no such endpoint.
+            let other = try await Fixture.make(server, client, team: "marketing", user: "bob")
+            let foreign = try await client.call(
+                .post, "/v2/models/fraud/infer", key: other.aliceKey, json: Self.oipRequest(Self.rows), headers: Self.staging)
+            #expect(foreign.status == .notFound)
+            let list = try await client.call(.get, "/api/v1/teams/fraud/deployments", key: other.aliceKey)
+            #expect(list.status == .notFound)
+        }
+    }
+
+    @Test("production needs a reviewer's approval; a 50/50 split answers with both versions; undeploy stops serving")
+    func productionAndTrafficSplit() async throws {
+        try await TestServer.with { server, client in
+            let fixture = try await Self.seed(server, client)
+            let key = fixture.aliceKey
+            let refused = try await Self.deploy(client, key: key, environment: "production", routes: [["version": 1]])
+            #expect(refused.status == .forbidden && refused.errorMessage.contains("allow-production"), "\(refused.json)")
+            // alice is a developer: she cannot allow it herself.
+            let selfApproval = try await client.call(
+                .put, "/api/v1/teams/fraud/models/fraud-detector/versions/1/production", key: key, json: ["allowed": true])
+            #expect(selfApproval.status == .forbidden)
+            let reviewer = try await Fixture.make(server, client, user: "rita", role: "reviewer")
+            for version in 1...2 {
+                let allowed = try await client.call(
+                    .put, "/api/v1/teams/fraud/models/fraud-detector/versions/\(version)/production",
+                    key: reviewer.aliceKey, json: ["allowed": true])
+                #expect(allowed.status == .ok && allowed["production_allowed"] as? Bool == true)
+            }
+            let deployed = try await Self.deploy(
+                client, key: key, environment: "production", routes: [["version": 1, "weight": 50], ["version": 2, "weight": 50]])
+            #expect(deployed.status == .created, "\(deployed.json)")
+            var seen: [String: Int] = [:]
+            for _ in 0..<40 {
+                let reply = try await client.call(.post, "/v2/models/fraud/infer", key: key, json: Self.oipRequest([Self.rows[0]]))
+                #expect(reply.status == .ok)
+                seen[reply["model_version"] as? String ?? "?", default: 0] += 1
+            }
+            #expect(Set(seen.keys) == ["1", "2"], "\(seen)")
+            let pinned = try await client.call(
+                .post, "/v2/models/fraud/versions/2/infer", key: key, json: Self.oipRequest([Self.rows[0]]))
+            #expect(pinned["model_version"] as? String == "2")
+
+            let undeploy = try await client.call(.delete, "/api/v1/teams/fraud/deployments/fraud?environment=production", key: key)
+            #expect(undeploy.status == .noContent)
+            let gone = try await client.call(.post, "/v2/models/fraud/infer", key: key, json: Self.oipRequest([Self.rows[0]]))
+            #expect(gone.status == .notFound)
+            let audit = try await client.call(.get, "/api/v1/audit?team=fraud", key: server.adminKey)
+            let actions = Set(audit.items.compactMap { $0["action"] as? String })
+            #expect(actions.isSuperset(of: ["deployment.create", "deployment.delete", "version.allow_production"]))
+        }
+    }
+
+    @Test("usage and latency stats count what was predicted; the prediction log samples requests")
+    func meteringAndStats() async throws {
+        try await TestServer.with { server, client in
+            let fixture = try await Self.seed(server, client, versions: 1)
+            let key = fixture.aliceKey
+            let deployed = try await Self.deploy(
+                client, key: key, routes: [["version": 1]], settings: ["log_sample_rate": 1.0])
+            let id = try #require(deployed["id"] as? String)
+            for _ in 0..<4 {
+                #expect(
+                    try await client.call(.post, "/v2/models/fraud/infer", key: key, json: Self.oipRequest(Self.rows), headers: Self.staging)
+                        .status == .ok)
+            }
+            _ = try await client.call(
+                .post, "/v2/models/fraud/infer", key: key, json: Self.oipRequest(Self.rows, name: "bad"), headers: Self.staging)
+            let metering = MeteringService(
+                store: server.platform.deployments, service: server.platform.predictions, interval: .seconds(60),
+                logRetention: (100, 86_400), now: { server.clock.now }, logger: .init(label: "test"))
+            await metering.flush()
+            let usage = try await client.call(.get, "/api/v1/usage?team=fraud", key: key)
+            #expect(usage.status == .ok, "\(usage.json)")
+            #expect(usage["rows"] as? Int == 12, "\(usage.json)")
+            #expect(usage["requests"] as? Int == 4)
+            #expect(usage["charge_cents"] as? Int == 0)
+
+            let stats = try await client.call(.get, "/api/v1/deployments/\(id)/stats?window=60", key: key)
+            #expect(stats.status == .ok, "\(stats.json)")
+            let combined = try #require(stats["combined"] as? [String: Any])
+            #expect(combined["requests"] as? Int == 4)
+            #expect((combined["p99_ms"] as? Double ?? 0) > 0)
+
+            let log = try await client.call(.get, "/api/v1/teams/fraud/deployments/fraud/predictions", key: key)
+            #expect(log.items.count == 4, "\(log.json)")
+            #expect((log.items.first?["inputs"] as? String)?.contains("\"inputs\"") == true)
+
+            let metrics = try await client.call(.get, "/metrics", key: server.adminKey)
+            let text = String(buffer: metrics.body)
+            #expect(text.contains("slipway_prediction_latency_seconds_bucket{"), "\(text.suffix(500))")
+            #expect(text.contains("endpoint=\"fraud\",version=\"1\"} 12"), "rows counter")
+        }
+    }
+
+    @Test("a redeploy under continuous load fails no request")
+    func redeployUnderLoad() async throws {
+        try await TestServer.with { server, client in
+            let fixture = try await Self.seed(server, client)
+            let key = fixture.aliceKey
+            #expect(try await Self.deploy(client, key: key, routes: [["version": 1]]).status == .created)
+            let statuses = try await withThrowingTaskGroup(of: [HTTPResponse.Status].self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        var statuses: [HTTPResponse.Status] = []
+                        for _ in 0..<25 {
+                            statuses.append(
+                                try await client.call(
+                                    .post, "/v2/models/fraud/infer", key: key, json: Self.oipRequest(Self.rows),
+                                    headers: Self.staging
+                                ).status)
+                        }
+                        return statuses
+                    }
+                }
+                group.addTask {
+                    for round in 0..<6 {
+                        let version = round % 2 == 0 ? 2 : 1
+                        let reply = try await Self.deploy(client, key: key, routes: [["version": version]])
+                        #expect(reply.status == .ok)
+                    }
+                    return []
+                }
+                var all: [HTTPResponse.Status] = []
+                for try await statuses in group { all += statuses }
+                return all
+            }
+            #expect(statuses.count == 100)
+            #expect(statuses.allSatisfy { $0 == .ok }, "\(statuses.filter { $0 != .ok })")
+        }
+    }
+}
