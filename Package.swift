@@ -57,6 +57,8 @@ let package = Package(
                 "SlipwayCore", "SlipwayRuntime",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .target(
@@ -81,7 +83,13 @@ let package = Package(
         .executableTarget(name: "slipway", dependencies: ["SlipwayCLI"]),
         .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore", "SlipwayTestSupport"]),
         .testTarget(name: "SlipwayMLTests", dependencies: ["SlipwayML"]),
-        .testTarget(name: "SlipwayServingTests", dependencies: ["SlipwayServing", "SlipwayRuntime", "SlipwayTestSupport"]),
+        .testTarget(
+            name: "SlipwayServingTests",
+            dependencies: [
+                "SlipwayServing", "SlipwayRuntime", "SlipwayTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
         .testTarget(
             name: "SlipwayRuntimeTests",
             dependencies: [

@@ -30,7 +30,8 @@ public struct SlipwayPlatform: Sendable {
         let database = try await SlipwayDatabase.open(configuration.database, logger: logger)
         let artifacts = try ArtifactStore(
             root: configuration.home.appendingPathComponent("artifacts", isDirectory: true), database: database)
-        let identity = SQLIdentityStore(database: database)
+        // Authentications are cached for a few seconds: the prediction path reads no database per request.
+        let identity = CachingIdentityStore(base: SQLIdentityStore(database: database))
         let registry = SQLModelRegistryStore(database: database)
         let serving = ServingRegistry(
             registry: registry, identity: identity, artifacts: artifacts, logger: logger,

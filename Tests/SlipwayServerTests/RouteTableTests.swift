@@ -32,10 +32,10 @@ struct RouteTableTests {
         #expect(orphanPolicy.isEmpty, "policies for routes the router does not serve: \(orphanPolicy.sorted())")
     }
 
-    @Test("only health, readiness and the OpenAPI document are anonymous")
+    @Test("only health, readiness (ours and OIP v2's) and the OpenAPI document are anonymous")
     func anonymousRoutes() {
         let anonymous = APIRoutes.all.filter { $0.policy == .anonymous }.map(\.path).sorted()
-        #expect(anonymous == ["/healthz", "/openapi.json", "/readyz"])
+        #expect(anonymous == ["/healthz", "/openapi.json", "/readyz", "/v2/health/live", "/v2/health/ready"])
     }
 
     @Test("a route added without a policy is refused at runtime, not served")
