@@ -27,6 +27,12 @@ struct Serve: AsyncParsableCommand {
     var database: String?
     @Option(help: "Largest accepted artifact in bytes.") var maxArtifactBytes: Int64 = 2 * 1024 * 1024 * 1024
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+    @Option(help: "Prediction requests per second per team, across its endpoints (429 beyond).")
+    var teamRps: Double = 10_000
+    @Option(help: "Rows each team may predict per calendar month, UTC (default: unlimited; 429 beyond).")
+    var monthlyRowQuota: Int64?
+    @Option(help: "Rows free per team and month before charging.") var freeRows: Int64 = 100_000
+    @Option(help: "Price per million rows beyond the free tier, in cents.") var centsPerMillion: Int64 = 1_000
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -40,6 +46,14 @@ struct Serve: AsyncParsableCommand {
         settings.port = port
         settings.maxArtifactBytes = maxArtifactBytes
         settings.initialAdminKey = environment["SLIPWAY_ADMIN_KEY"]
+        guard teamRps > 0, monthlyRowQuota.map({ $0 >= 0 }) ?? true, freeRows >= 0, centsPerMillion >= 0 else {
+            throw ValidationError("--team-rps must be positive; quotas, free rows and prices must not be negative")
+        }
+        settings.teamRequestsPerSecond = teamRps
+        settings.teamBurst = max(1, Int(teamRps * 2))
+        settings.monthlyRowQuota = monthlyRowQuota
+        settings.freeRowsPerMonth = freeRows
+        settings.centsPerMillionRows = centsPerMillion
         let configuration = settings
 
         let level = Logger.Level(rawValue: logLevel) ?? .info
