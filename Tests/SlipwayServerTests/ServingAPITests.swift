@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import Logging
 import NIOCore
 import SlipwayCore
 import SlipwayRuntime
@@ -265,6 +266,61 @@ struct ServingAPITests {
             }
             #expect(statuses.count == 100)
             #expect(statuses.allSatisfy { $0 == .ok }, "\(statuses.filter { $0 != .ok })")
+        }
+    }
+}
+
+/// Usage survives a restart: counts flushed at shutdown are there when the server comes back.
+@Suite("Serving across restarts")
+struct ServingRestartTests {
+    @Test("usage counted before a graceful restart equals the predictions made")
+    func usageSurvivesRestart() async throws {
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-restart-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: home) }
+        var configuration = ServerConfiguration(home: home)
+        configuration.port = 0
+        configuration.meteringInterval = .seconds(3600)  // only the shutdown flush can save the counts
+        let settings = configuration
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let log = logger
+
+        let key: String = try await {
+            let platform = try await SlipwayPlatform.open(settings, logger: log)
+            return try await platform.database.withRunning {
+                try await platform.database.migrate()
+                let admin = try #require(try await platform.bootstrapAdmin(presetKey: nil))
+                let app = buildApplication(platform: platform, configuration: settings, logger: log)
+                return try await app.test(.live) { client in
+                    let server = TestServer(
+                        platform: platform, configuration: settings, adminKey: admin, clock: TestClock(), home: home)
+                    let fixture = try await ServingAPITests.seed(server, client, versions: 1)
+                    #expect(
+                        try await ServingAPITests.deploy(client, key: fixture.aliceKey, routes: [["version": 1]]).status
+                            == .created)
+                    for count in 1...7 {
+                        let rows = Array(repeating: ServingAPITests.rows[0], count: count)
+                        let reply = try await client.call(
+                            .post, "/v2/models/fraud/infer", key: fixture.aliceKey, json: ServingAPITests.oipRequest(rows),
+                            headers: ServingAPITests.staging)
+                        #expect(reply.status == .ok)
+                    }
+                    return fixture.aliceKey
+                }
+            }
+        }()
+
+        let platform = try await SlipwayPlatform.open(settings, logger: log)
+        try await platform.database.withRunning {
+            let app = buildApplication(platform: platform, configuration: settings, logger: log)
+            try await app.test(.router) { client in
+                let usage = try await client.call(.get, "/api/v1/usage?team=fraud", key: key)
+                #expect(usage["requests"] as? Int == 7, "\(usage.json)")
+                #expect(usage["rows"] as? Int == 28, "\(usage.json)")  // 1 + 2 + … + 7
+                // The deployment is back too, loaded at start by the sync service (live) or on demand.
+                let list = try await client.call(.get, "/api/v1/teams/fraud/deployments", key: key)
+                #expect(list.items.count == 1)
+            }
         }
     }
 }

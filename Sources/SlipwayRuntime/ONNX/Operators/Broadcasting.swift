@@ -17,7 +17,9 @@ enum ONNXShape {
         var result = 1
         for dim in dims {
             let (next, overflow) = result.multipliedReportingOverflow(by: dim)
-            guard !overflow else { throw ONNXRunError.input("the dimensions \(Array(dims)) multiply out beyond any tensor size") }
+            guard !overflow else {
+                throw ONNXRunError.input("the dimensions \(Array(dims)) multiply out beyond any tensor size")
+            }
             result = next
         }
         return result
@@ -40,7 +42,9 @@ enum ONNXShape {
         for index in shape.indices.reversed() {
             strides[index] = stride
             let (next, overflow) = stride.multipliedReportingOverflow(by: shape[index])
-            guard !overflow else { throw ONNXRunError.input("the dimensions \(shape) multiply out beyond any tensor size") }
+            guard !overflow else {
+                throw ONNXRunError.input("the dimensions \(shape) multiply out beyond any tensor size")
+            }
             stride = next
         }
         return strides
@@ -297,7 +301,9 @@ struct StridedLoop {
                 })
             {
                 mergedDims[mergedDims.count - 1] = last &* size
-                for operand in strides.indices { merged[operand][merged[operand].count - 1] = strides[operand][dimension] }
+                for operand in strides.indices {
+                    merged[operand][merged[operand].count - 1] = strides[operand][dimension]
+                }
             } else {
                 mergedDims.append(size)
                 for operand in strides.indices { merged[operand].append(strides[operand][dimension]) }
@@ -366,7 +372,8 @@ enum Broadcast {
                 guard current == 1 else {
                     throw ONNXRunError.input(
                         "cannot broadcast shapes \(shapes.map { "\($0)" }.joined(separator: " and ")): dimension "
-                            + "\(index - shape.count) is \(current) in one and \(dim) in another (they must be equal or 1)")
+                            + "\(index - shape.count) is \(current) in one and \(dim) in another (they must be equal or 1)"
+                    )
                 }
                 result[offset + index] = dim
             }
@@ -422,7 +429,9 @@ enum Broadcast {
                             let scalar = x.pointee
                             for step in 0..<inner { (z + step).initialize(to: op(scalar, y[step])) }
                         default:
-                            for step in 0..<inner { (z + step).initialize(to: op(x[step &* strideA], y[step &* strideB])) }
+                            for step in 0..<inner {
+                                (z + step).initialize(to: op(x[step &* strideA], y[step &* strideB]))
+                            }
                         }
                     }
                 }

@@ -56,7 +56,8 @@ private enum MathKernels {
                 case (.int32(let x), .int32(let y)): return [.tensor(try apply(op, x, a.shape, y, b.shape))]
                 default:
                     throw ONNXRunError.input(
-                        "needs two tensors of the same numeric type (float, double, int32 or int64), got \(typeList(a, b))")
+                        "needs two tensors of the same numeric type (float, double, int32 or int64), got \(typeList(a, b))"
+                    )
                 }
             }
         }
@@ -164,7 +165,8 @@ private enum MathKernels {
                 case .int64(let values) where [.relu, .abs, .neg].contains(op): storage = .int64(numeric(op, values))
                 case .int32(let values) where [.relu, .abs, .neg].contains(op): storage = .int32(numeric(op, values))
                 default:
-                    let allowed = [.relu, .abs, .neg].contains(op) ? "float, double, int32 or int64" : "float or double"
+                    let allowed =
+                        [.relu, .abs, .neg].contains(op) ? "float, double, int32 or int64" : "float or double"
                     throw ONNXRunError.input("needs a \(allowed) tensor, got \(x.elementType)")
                 }
                 return [.tensor(ONNXTensor(shape: x.shape, storage: storage))]
@@ -217,9 +219,13 @@ private enum MathKernels {
                 }
                 switch x.storage {
                 case .float(let values):
-                    return [.tensor(ONNXTensor(shape: x.shape, floats: softmax(values, outer, length, inner, logarithmic)))]
+                    return [
+                        .tensor(ONNXTensor(shape: x.shape, floats: softmax(values, outer, length, inner, logarithmic)))
+                    ]
                 case .double(let values):
-                    return [.tensor(ONNXTensor(shape: x.shape, doubles: softmax(values, outer, length, inner, logarithmic)))]
+                    return [
+                        .tensor(ONNXTensor(shape: x.shape, doubles: softmax(values, outer, length, inner, logarithmic)))
+                    ]
                 default:
                     throw ONNXRunError.input("needs a float or double tensor, got \(x.elementType)")
                 }
@@ -229,7 +235,9 @@ private enum MathKernels {
 
     /// Softmax over the middle dimension of `values` seen as `[outer, length, inner]`, computed as
     /// `exp(x - max) / sum` (or `x - max - log(sum)`) so large inputs do not overflow.
-    private static func softmax<T: ONNXFloat>(_ values: [T], _ outer: Int, _ length: Int, _ inner: Int, _ logarithmic: Bool)
+    private static func softmax<T: ONNXFloat>(
+        _ values: [T], _ outer: Int, _ length: Int, _ inner: Int, _ logarithmic: Bool
+    )
         -> [T]
     {
         guard !values.isEmpty else { return values }
@@ -267,13 +275,17 @@ private enum MathKernels {
     static let clip: ONNXKernelFactory = { context throws(SlipwayError) in
         let attributeBounds: (Float, Float)? =
             context.opset < 11
-            ? (context.float("min", default: -.greatestFiniteMagnitude), context.float("max", default: .greatestFiniteMagnitude))
+            ? (
+                context.float("min", default: -.greatestFiniteMagnitude),
+                context.float("max", default: .greatestFiniteMagnitude)
+            )
             : nil
         return ClosureKernel { inputs throws(SlipwayError) in
             let x = try inputs.tensor(0)
             let lower = try inputs.optionalTensor(1)
             let upper = try inputs.optionalTensor(2)
-            func bound<T: ONNXNumber>(_ tensor: ONNXTensor?, _ name: String, as type: T.Type) throws(SlipwayError) -> T? {
+            func bound<T: ONNXNumber>(_ tensor: ONNXTensor?, _ name: String, as type: T.Type) throws(SlipwayError) -> T?
+            {
                 guard let tensor else { return nil }
                 guard let values = T.values(tensor.storage), values.count == 1 else {
                     throw ONNXRunError.input(
@@ -328,7 +340,8 @@ private enum MathKernels {
             if keepDims { shape[normalized] = 1 } else { shape.remove(at: normalized) }
             let count = try ONNXShape.product(shape)
             guard length > 0 || count == 0 else {
-                throw ONNXRunError.input("cannot take the ArgMax of axis \(normalized) of shape \(x.shape): it is empty")
+                throw ONNXRunError.input(
+                    "cannot take the ArgMax of axis \(normalized) of shape \(x.shape): it is empty")
             }
             let outer = try ONNXShape.product(x.shape[..<normalized])
             let inner = try ONNXShape.product(x.shape[(normalized + 1)...])
@@ -453,7 +466,9 @@ private enum MathKernels {
         // Weights stored in the model are laid out as [K, N] once, here, not per request.
         var preparedB: ONNXTensor?
         if context.constantInputs.count > 1, let b = context.constantInputs[1] {
-            guard b.rank == 2 else { throw context.invalid("input B must be 2-D, its initializer has shape \(b.shape)") }
+            guard b.rank == 2 else {
+                throw context.invalid("input B must be 2-D, its initializer has shape \(b.shape)")
+            }
             preparedB = transB ? transposed(b) : b
         }
         return GemmKernel(transA: transA, transB: transB, alpha: alpha, beta: beta, preparedB: preparedB)
@@ -488,7 +503,8 @@ private enum MathKernels {
                     throw ONNXRunError.input("C must have A's type \(a.elementType), got \(c.elementType)")
                 }
                 guard c.rank <= 2, zip(c.shape.reversed(), [n, m]).allSatisfy({ $0 == 1 || $0 == $1 }) else {
-                    throw ONNXRunError.input("C of shape \(c.shape) does not broadcast to the result's shape [\(m), \(n)]")
+                    throw ONNXRunError.input(
+                        "C of shape \(c.shape) does not broadcast to the result's shape [\(m), \(n)]")
                 }
             }
             _ = try ONNXShape.outputCount([m, n])
@@ -509,9 +525,12 @@ private enum MathKernels {
 
         /// Applies alpha and adds `beta * C` to the product. Integer results with a fractional alpha or
         /// beta are computed in double and truncated, like the ONNX reference.
-        private func finish<T: ONNXNumber>(_ product: [T], _ c: ONNXTensor?, _ m: Int, _ n: Int) throws(SlipwayError) -> [T] {
+        private func finish<T: ONNXNumber>(_ product: [T], _ c: ONNXTensor?, _ m: Int, _ n: Int) throws(SlipwayError)
+            -> [T]
+        {
             let cValues = beta == 0 ? nil : c.flatMap { T.values($0.storage) }
-            let strides = try c.map { c throws(SlipwayError) in try Broadcast.strides(of: c.shape, in: [m, n]) } ?? [0, 0]
+            let strides =
+                try c.map { c throws(SlipwayError) in try Broadcast.strides(of: c.shape, in: [m, n]) } ?? [0, 0]
             let (rowStride, columnStride) = (strides[0], strides[1])  // columnStride is 0 or 1
             if alpha == 1, cValues == nil { return product }
             var result = product
@@ -520,7 +539,8 @@ private enum MathKernels {
                     for i in 0..<m {
                         for j in 0..<n {
                             let cValue = cValues.map { $0[i * rowStride + j * columnStride].doubleValue } ?? 0
-                            y[i * n + j] = T.converted(from: Double(alpha) * y[i * n + j].doubleValue + Double(beta) * cValue)
+                            y[i * n + j] = T.converted(
+                                from: Double(alpha) * y[i * n + j].doubleValue + Double(beta) * cValue)
                         }
                     }
                 }

@@ -29,7 +29,8 @@ private enum IntegerList: Sendable {
     /// The node's input at this position, read on every run.
     case input(Int)
 
-    init(_ context: ONNXNodeContext, attribute name: String, input: Int, inputFromOpset opset: Int) throws(SlipwayError) {
+    init(_ context: ONNXNodeContext, attribute name: String, input: Int, inputFromOpset opset: Int) throws(SlipwayError)
+    {
         if context.opset < opset {
             self = .fixed(context.ints(name).map { $0.map { Int(clamping: $0) } })
         } else if input < context.constantInputs.count, let constant = context.constantInputs[input] {
@@ -84,7 +85,10 @@ private enum TensorKernels {
 
     /// The tensor in whichever one of `value`, `value_float(s)`, `value_int(s)` or `value_string(s)` is set.
     static let constant: ONNXKernelFactory = { context throws(SlipwayError) in
-        let names = ["value", "sparse_value", "value_float", "value_floats", "value_int", "value_ints", "value_string", "value_strings"]
+        let names = [
+            "value", "sparse_value", "value_float", "value_floats", "value_int", "value_ints", "value_string",
+            "value_strings",
+        ]
         let present = names.filter(context.has)
         guard present.count == 1, let attribute = context.attributes[present[0]] else {
             throw context.invalid(
@@ -94,7 +98,9 @@ private enum TensorKernels {
         let tensor: ONNXTensor
         switch present[0] {
         case "value":
-            guard let value = try context.tensor("value") else { throw context.invalid("attribute 'value' is not a tensor") }
+            guard let value = try context.tensor("value") else {
+                throw context.invalid("attribute 'value' is not a tensor")
+            }
             tensor = value
         case "sparse_value":
             throw context.invalid("sparse_value is not supported; store the constant as a dense tensor in 'value'")
@@ -192,7 +198,8 @@ private enum TensorKernels {
         for (index, dim) in target.enumerated() where dim == 0 && !allowZero {
             guard index < x.rank else {
                 throw ONNXRunError.input(
-                    "shape \(target) copies dimension \(index) (the 0), which the input of shape \(x.shape) does not have")
+                    "shape \(target) copies dimension \(index) (the 0), which the input of shape \(x.shape) does not have"
+                )
             }
             dims[index] = x.shape[index]
         }
@@ -201,7 +208,8 @@ private enum TensorKernels {
         if let inferred = dims.firstIndex(of: -1) {
             guard known > 0, !dims.contains(0), x.count % known == 0 else {
                 throw ONNXRunError.input(
-                    "cannot reshape \(x.shape) (\(x.count) elements) to \(target): no size for the -1 makes the counts match")
+                    "cannot reshape \(x.shape) (\(x.count) elements) to \(target): no size for the -1 makes the counts match"
+                )
             }
             dims[inferred] = x.count / known
         }
@@ -234,7 +242,8 @@ private enum TensorKernels {
             if listed.isEmpty { return [.tensor(x.reshaped(x.shape.filter { $0 != 1 }))] }
             let removed = try ONNXShape.axes(listed, rank: x.rank, shape: x.shape)
             for axis in removed where x.shape[axis] != 1 {
-                throw ONNXRunError.input("cannot squeeze axis \(axis) of shape \(x.shape): its size is \(x.shape[axis]), not 1")
+                throw ONNXRunError.input(
+                    "cannot squeeze axis \(axis) of shape \(x.shape): its size is \(x.shape[axis]), not 1")
             }
             return [.tensor(x.reshaped(x.shape.indices.filter { !removed.contains($0) }.map { x.shape[$0] }))]
         }
@@ -291,13 +300,16 @@ private enum TensorKernels {
             }
             let count = try ONNXShape.outputCount(shape)
             let outer = try ONNXShape.product(shape[..<joined])
-            let blocks = try tensors.map { tensor throws(SlipwayError) in try ONNXShape.product(tensor.shape[joined...]) }
+            let blocks = try tensors.map { tensor throws(SlipwayError) in try ONNXShape.product(tensor.shape[joined...])
+            }
             func join<T: ONNXElement>(_ type: T.Type) -> ONNXTensor.Storage {
                 let arrays = tensors.map { T.values($0.storage)! }
                 var result: [T] = []
                 result.reserveCapacity(count)
                 for o in 0..<outer {
-                    for (values, block) in zip(arrays, blocks) { result.append(contentsOf: values[(o * block)..<((o + 1) * block)]) }
+                    for (values, block) in zip(arrays, blocks) {
+                        result.append(contentsOf: values[(o * block)..<((o + 1) * block)])
+                    }
                 }
                 return T.storage(result)
             }
@@ -354,7 +366,8 @@ private enum TensorKernels {
             for index in raw {
                 guard index >= -length, index < length else {
                     throw ONNXRunError.input(
-                        "index \(index) is out of range for axis \(picked) of shape \(data.shape) (valid: \(-length)..<\(length))")
+                        "index \(index) is out of range for axis \(picked) of shape \(data.shape) (valid: \(-length)..<\(length))"
+                    )
                 }
                 indexes.append(index < 0 ? index + length : index)
             }
@@ -375,10 +388,14 @@ private enum TensorKernels {
         let starts = try IntegerList(context, attribute: "starts", input: 1, inputFromOpset: 10)
         let ends = try IntegerList(context, attribute: "ends", input: 2, inputFromOpset: 10)
         let axes = try IntegerList(context, attribute: "axes", input: 3, inputFromOpset: 10)
-        let steps: IntegerList = context.opset < 10 ? .fixed(nil) : try IntegerList(context, attribute: "steps", input: 4, inputFromOpset: 10)
+        let steps: IntegerList =
+            context.opset < 10
+            ? .fixed(nil) : try IntegerList(context, attribute: "steps", input: 4, inputFromOpset: 10)
         if case .fixed(nil) = starts { throw context.invalid("has no 'starts'") }
         if case .fixed(nil) = ends { throw context.invalid("has no 'ends'") }
-        if context.opset >= 10, context.inputCount < 3 { throw context.invalid("needs the inputs data, starts and ends") }
+        if context.opset >= 10, context.inputCount < 3 {
+            throw context.invalid("needs the inputs data, starts and ends")
+        }
         return ClosureKernel { inputs throws(SlipwayError) in
             let x = try inputs.tensor(0)
             guard let starts = try starts.values(inputs, name: "starts") else { throw ONNXRunError.missingInput(1) }
@@ -432,7 +449,8 @@ private enum TensorKernels {
             let x = try inputs.tensor(0)
             let order = perm ?? Array((0..<x.rank).reversed())
             guard order.count == x.rank else {
-                throw ONNXRunError.input("perm \(order) has \(order.count) entries, the input of shape \(x.shape) has rank \(x.rank)")
+                throw ONNXRunError.input(
+                    "perm \(order) has \(order.count) entries, the input of shape \(x.shape) has rank \(x.rank)")
             }
             let strides = try ONNXShape.strides(x.shape)
             let shape = order.map { x.shape[$0] }
@@ -473,7 +491,8 @@ private enum TensorKernels {
 // MARK: - Cast conversions
 
 private enum Conversion {
-    static func cast(_ storage: ONNXTensor.Storage, to type: ONNXElementType) throws(SlipwayError) -> ONNXTensor.Storage {
+    static func cast(_ storage: ONNXTensor.Storage, to type: ONNXElementType) throws(SlipwayError) -> ONNXTensor.Storage
+    {
         if storage.elementType == type { return storage }
         switch type {
         case .float: return .float(try floating(storage))
@@ -485,7 +504,9 @@ private enum Conversion {
         }
     }
 
-    private static func floating<F: ONNXFloat & LosslessStringConvertible>(_ storage: ONNXTensor.Storage) throws(SlipwayError) -> [F] {
+    private static func floating<F: ONNXFloat & LosslessStringConvertible>(_ storage: ONNXTensor.Storage)
+        throws(SlipwayError) -> [F]
+    {
         switch storage {
         case .float(let values): return values.map { F($0) }
         case .double(let values): return values.map { F.converted(from: $0) }
@@ -496,7 +517,9 @@ private enum Conversion {
             var result: [F] = []
             result.reserveCapacity(values.count)
             for text in values {
-                guard let value = F(text.trimmingCharacters(in: .whitespaces)) else { throw unparseable(text, F.elementType) }
+                guard let value = F(text.trimmingCharacters(in: .whitespaces)) else {
+                    throw unparseable(text, F.elementType)
+                }
                 result.append(value)
             }
             return result
@@ -570,7 +593,9 @@ private enum Conversion {
     /// numpy's `str` of a float, which the ONNX reference's Cast uses: the shortest digits that read back
     /// as the same value, written positionally when `1e-4 <= |x| < limit` (1e16 for double, 1e6 for
     /// float) and in scientific notation otherwise: `0.1`, `100.0`, `1e-05`, `1.2345679e+08`, `inf`, `nan`.
-    static func numpyString<F: BinaryFloatingPoint & CustomStringConvertible>(_ value: F, positionalBelow limit: Double) -> String {
+    static func numpyString<F: BinaryFloatingPoint & CustomStringConvertible>(_ value: F, positionalBelow limit: Double)
+        -> String
+    {
         if value.isNaN { return "nan" }
         if value.isInfinite { return value < 0 ? "-inf" : "inf" }
         if value == 0 { return value.sign == .minus ? "-0.0" : "0.0" }
@@ -597,7 +622,9 @@ private enum Conversion {
         let magnitude = Double(value.magnitude)
         if magnitude >= 1e-4, magnitude < limit {
             if exponent >= 0 {
-                let integerDigits = digits.count > exponent + 1 ? Array(digits[...exponent]) : digits + Array(repeating: "0", count: exponent + 1 - digits.count)
+                let integerDigits =
+                    digits.count > exponent + 1
+                    ? Array(digits[...exponent]) : digits + Array(repeating: "0", count: exponent + 1 - digits.count)
                 let fraction = digits.count > exponent + 1 ? String(digits[(exponent + 1)...]) : "0"
                 return sign + String(integerDigits) + "." + fraction
             }
