@@ -13,7 +13,8 @@ public struct SlipwayCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Serve.self, Login.self, WhoAmI.self, Teams.self, Members.self, Users.self, ServiceAccounts.self,
-            Keys.self, Models.self, Versions.self, Aliases.self, Audit.self, Predict.self,
+            Keys.self, Models.self, Versions.self, Aliases.self, Deploy.self, Deployments.self, Undeploy.self,
+            Usage.self, Audit.self, Predict.self,
         ]
     )
 

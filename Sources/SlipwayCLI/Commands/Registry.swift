@@ -99,7 +99,7 @@ struct Models: AsyncParsableCommand {
 struct Versions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Immutable, numbered model versions.",
-        subcommands: [Create.self, List.self, Show.self, Download.self])
+        subcommands: [Create.self, List.self, Show.self, Download.self, AllowProduction.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -259,6 +259,34 @@ struct Versions: AsyncParsableCommand {
                 let written = try await options.client().download(
                     try modelPath(options, team, model) + "/versions/\(version.pathSegment)/artifact", to: destination)
                 print("wrote \(ProgressBar.size(written)) to \(destination)")
+            }
+        }
+    }
+
+    struct AllowProduction: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "allow-production",
+            abstract: "Allow a version to be deployed to production, or stop allowing it (team reviewers, admins).",
+            discussion: """
+                Revoking stops new production deployments of the version; a production deployment already \
+                serving it keeps serving until it is next changed.
+                """)
+        @OptionGroup var options: ClientOptions
+        @Option(name: .shortAndLong, help: "Team.") var team: String?
+        @Argument(help: "Model name.") var model: String
+        @Argument(help: "Version number or alias.") var version: String
+        @Flag(help: "Stop allowing the version in production.") var revoke = false
+        func run() async throws {
+            try await reporting {
+                let data = try await options.client().send(
+                    .PUT, try modelPath(options, team, model) + "/versions/\(version.pathSegment)/production",
+                    json: ["allowed": !revoke])
+                if options.output == .json { return Output.print(json: data) }
+                let object = Output.object(data)
+                let allowed = (object["production_allowed"] as? Bool) ?? !revoke
+                print(
+                    "\(model) version \(Output.cell(object["version"])) is "
+                        + (allowed ? "allowed in production" : "no longer allowed in production"))
             }
         }
     }
