@@ -88,6 +88,8 @@ let package = Package(
             dependencies: [
                 "SlipwayServing", "SlipwayRuntime", "SlipwayTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(
