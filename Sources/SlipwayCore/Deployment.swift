@@ -28,6 +28,54 @@ public struct TrafficRoute: Sendable, Equatable, Codable {
     }
 }
 
+/// An external model server (Open Inference Protocol v2, e.g. MLServer or Triton run by a team) that
+/// serves a deployment's routed traffic; the deployment's fallback version, served by Slipway itself,
+/// answers when the upstream fails or its circuit is open.
+public struct UpstreamSettings: Sendable, Equatable, Codable {
+    /// `http(s)://host:port` of the upstream server.
+    public var url: String
+    /// The model name on the upstream server.
+    public var model: String
+    /// The model version on the upstream server, if it needs one.
+    public var version: String?
+    /// The name of the model's input tensor on the upstream server.
+    public var inputName: String
+    /// Per-attempt timeout in milliseconds.
+    public var timeoutMillis: Int
+    /// Retries after a failed attempt (connection errors, 502, 503, timeouts), at most 3.
+    public var maxRetries: Int
+
+    public init(
+        url: String, model: String, version: String? = nil, inputName: String = "input", timeoutMillis: Int = 1000,
+        maxRetries: Int = 1
+    ) {
+        self.url = url
+        self.model = model
+        self.version = version
+        self.inputName = inputName
+        self.timeoutMillis = timeoutMillis
+        self.maxRetries = maxRetries
+    }
+
+    /// Optional fields take their defaults when absent.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        url = try container.decode(String.self, forKey: .url)
+        model = try container.decode(String.self, forKey: .model)
+        version = try container.decodeIfPresent(String.self, forKey: .version)
+        inputName = try container.decodeIfPresent(String.self, forKey: .inputName) ?? "input"
+        timeoutMillis = try container.decodeIfPresent(Int.self, forKey: .timeoutMillis) ?? 1000
+        maxRetries = try container.decodeIfPresent(Int.self, forKey: .maxRetries) ?? 1
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case url, model, version
+        case inputName = "input_name"
+        case timeoutMillis = "timeout_ms"
+        case maxRetries = "max_retries"
+    }
+}
+
 /// How a deployment serves: batching, admission control, deadlines, and an optional upstream server.
 public struct ServingSettings: Sendable, Equatable, Codable {
     /// Rows merged into one predictor call (1: no batching).
@@ -42,11 +90,14 @@ public struct ServingSettings: Sendable, Equatable, Codable {
     public var timeoutMillis: Int
     /// Share of requests recorded in the prediction log (0 to 1).
     public var logSampleRate: Double
+    /// When set, routed traffic goes to this external server instead of Slipway's own runtime.
+    public var upstream: UpstreamSettings?
 
     public init(
         maxBatchRows: Int = 64, maxBatchDelayMicros: Int = 0, maxConcurrent: Int = 4, maxQueue: Int = 256,
-        timeoutMillis: Int = 1000, logSampleRate: Double = 0.01
+        timeoutMillis: Int = 1000, logSampleRate: Double = 0.01, upstream: UpstreamSettings? = nil
     ) {
+        self.upstream = upstream
         self.maxBatchRows = maxBatchRows
         self.maxBatchDelayMicros = maxBatchDelayMicros
         self.maxConcurrent = maxConcurrent

@@ -1,6 +1,8 @@
 import Foundation
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
+import ServiceLifecycle
 import Logging
 import NIOCore
 import SlipwayCore
@@ -320,6 +322,87 @@ struct ServingRestartTests {
                 // The deployment is back too, loaded at start by the sync service (live) or on demand.
                 let list = try await client.call(.get, "/api/v1/teams/fraud/deployments", key: key)
                 #expect(list.items.count == 1)
+            }
+        }
+    }
+}
+
+/// A deployment whose traffic goes to an external OIP v2 server.
+@Suite("Serving from an upstream")
+struct UpstreamServingTests {
+    /// A real model server on loopback answering 0.25 for every row.
+    static func withUpstream<R: Sendable>(_ body: @Sendable (_ port: Int, _ stop: @escaping @Sendable () async -> Void) async throws -> R)
+        async throws -> R
+    {
+        let router = Router()
+        router.post("/v2/models/{model}/infer") { request, _ -> Response in
+            let buffer = try await request.body.collect(upTo: 1 << 20)
+            let json = try JSONSerialization.jsonObject(with: Data(buffer: buffer)) as? [String: Any]
+            let input = (json?["inputs"] as? [[String: Any]])?.first
+            let rows = (input?["shape"] as? [Int])?.first ?? 0
+            let body: [String: Any] = [
+                "model_name": "upstream",
+                "outputs": [["name": "probability", "datatype": "FP32", "shape": [rows, 1], "data": Array(repeating: 0.25, count: rows)]],
+            ]
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body))))
+        }
+        var logger = Logger(label: "upstream")
+        logger.logLevel = .warning
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let running = Task { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw SlipwayError.internal("upstream did not start") }
+        // Stopping waits until the server is gone, so the next request meets a closed port.
+        let stop: @Sendable () async -> Void = {
+            await group.triggerGracefulShutdown()
+            _ = try? await running.value
+        }
+        do {
+            let result = try await body(port, stop)
+            await stop()
+            return result
+        } catch {
+            await stop()
+            throw error
+        }
+    }
+
+    @Test("routed traffic goes upstream; when the upstream stops, the local fallback version answers")
+    func failover() async throws {
+        try await Self.withUpstream { port, stop in
+            try await TestServer.with { server, client in
+                let fixture = try await ServingAPITests.seed(server, client)
+                let key = fixture.aliceKey
+                let deployed = try await ServingAPITests.deploy(
+                    client, key: key, routes: [["version": 1]], fallback: 2,
+                    settings: ["upstream": ["url": "http://127.0.0.1:\(port)", "model": "fraud", "timeout_ms": 2000]])
+                #expect(deployed.status == .created, "\(deployed.json)")
+                let request = ServingAPITests.oipRequest(ServingAPITests.rows)
+                let upstream = try await client.call(
+                    .post, "/v2/models/fraud/infer", key: key, json: request, headers: ServingAPITests.staging)
+                #expect(upstream.status == .ok, "\(upstream.json)")
+                #expect(upstream["model_version"] as? String == "1")
+                let data = ((upstream["outputs"] as? [[String: Any]])?.first?["data"] as? [Double]) ?? []
+                #expect(data == [0.25, 0.25, 0.25])
+
+                await stop()
+                let local = try await client.call(
+                    .post, "/v2/models/fraud/infer", key: key, json: request, headers: ServingAPITests.staging)
+                #expect(local.status == .ok, "\(local.json)")
+                #expect(local["model_version"] as? String == "2")
+                #expect((local["parameters"] as? [String: Any])?["slipway_fallback"] as? Bool == true)
+                let localData = ((local["outputs"] as? [[String: Any]])?.first?["data"] as? [Double])?.map(Float.init)
+                #expect(localData == (try ServingAPITests.expected()))
+
+                let bad = try await ServingAPITests.deploy(
+                    client, key: key, routes: [["version": 1]], settings: ["upstream": ["url": "ftp://x", "model": "m"]])
+                #expect(bad.status == .badRequest, "\(bad.json)")
             }
         }
     }

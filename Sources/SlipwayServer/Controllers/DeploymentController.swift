@@ -27,8 +27,26 @@ struct DeploymentController {
         var maxQueue: Int?
         var timeoutMillis: Int?
         var logSampleRate: Double?
+        /// Absent: keep; `null`: remove; an object: serve routed traffic from that upstream.
+        var upstream: UpstreamSettings??
+
+        init() {}
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            maxBatchRows = try container.decodeIfPresent(Int.self, forKey: .maxBatchRows)
+            maxBatchDelayMicros = try container.decodeIfPresent(Int.self, forKey: .maxBatchDelayMicros)
+            maxConcurrent = try container.decodeIfPresent(Int.self, forKey: .maxConcurrent)
+            maxQueue = try container.decodeIfPresent(Int.self, forKey: .maxQueue)
+            timeoutMillis = try container.decodeIfPresent(Int.self, forKey: .timeoutMillis)
+            logSampleRate = try container.decodeIfPresent(Double.self, forKey: .logSampleRate)
+            if container.contains(.upstream) {
+                upstream = .some(try container.decodeNil(forKey: .upstream) ? nil : container.decode(UpstreamSettings.self, forKey: .upstream))
+            }
+        }
 
         enum CodingKeys: String, CodingKey {
+            case upstream
             case maxBatchRows = "max_batch_rows"
             case maxBatchDelayMicros = "max_batch_delay_us"
             case maxConcurrent = "max_concurrent"
@@ -45,6 +63,7 @@ struct DeploymentController {
             if let maxQueue { settings.maxQueue = maxQueue }
             if let timeoutMillis { settings.timeoutMillis = timeoutMillis }
             if let logSampleRate { settings.logSampleRate = logSampleRate }
+            if let upstream { settings.upstream = upstream }
             return settings
         }
     }
@@ -85,8 +104,15 @@ struct DeploymentController {
             try Deployment.validate(routes: routes, settings: settings)
             // Load and warm every version before anything changes: a version that cannot serve is refused
             // here, and the live switch below finds its predictors ready.
-            var versions = routes.map(\.version)
+            var versions = settings.upstream == nil ? routes.map(\.version) : []
             if let fallback = body.fallbackVersion, !versions.contains(fallback) { versions.append(fallback) }
+            if let upstream = settings.upstream {
+                // Checked here so a bad URL is a 400 before anything is stored.
+                _ = try UpstreamConfiguration(
+                    baseURL: upstream.url, model: upstream.model, version: upstream.version,
+                    inputName: upstream.inputName, timeoutMilliseconds: upstream.timeoutMillis,
+                    maxRetries: upstream.maxRetries)
+            }
             try await serving.prepare(team: team.id, model: model.name, versions: versions)
             let deployment = try await deployments.putDeployment(
                 team: team.id, endpoint: endpoint, environment: environment, model: model.name, routes: routes,

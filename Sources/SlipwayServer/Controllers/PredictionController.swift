@@ -269,7 +269,7 @@ struct OIPModelMetadata: Encodable {
         name = target.deployment.endpoint
         versions = target.deployment.versions.map(String.init)
         let loaded = version.flatMap { target.versions[$0] } ?? target.versions[target.split.routes[0].version]
-        let signature = loaded?.predictor.signature ?? ModelSignature(inputs: [], outputs: [])
+        let signature = loaded?.signature ?? ModelSignature(inputs: [], outputs: [])
         platform = "slipway"
         inputs = signature.inputs.map { Tensor(name: $0.name, datatype: $0.datatype.rawValue, shape: $0.shape) }
         outputs = signature.outputs.map { Tensor(name: $0.name, datatype: $0.datatype.rawValue, shape: $0.shape) }

@@ -15,8 +15,10 @@ extension DTO {
             let maxQueue: Int
             let timeoutMillis: Int
             let logSampleRate: Double
+            let upstream: UpstreamSettings?
 
             enum CodingKeys: String, CodingKey {
+                case upstream
                 case maxBatchRows = "max_batch_rows"
                 case maxBatchDelayMicros = "max_batch_delay_us"
                 case maxConcurrent = "max_concurrent"
@@ -60,7 +62,8 @@ extension DTO {
             let s = deployment.settings
             settings = Settings(
                 maxBatchRows: s.maxBatchRows, maxBatchDelayMicros: s.maxBatchDelayMicros, maxConcurrent: s.maxConcurrent,
-                maxQueue: s.maxQueue, timeoutMillis: s.timeoutMillis, logSampleRate: s.logSampleRate)
+                maxQueue: s.maxQueue, timeoutMillis: s.timeoutMillis, logSampleRate: s.logSampleRate,
+                upstream: s.upstream)
             revision = deployment.revision
             self.liveRevision = liveRevision
             createdBy = deployment.createdBy

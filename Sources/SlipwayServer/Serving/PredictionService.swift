@@ -138,7 +138,7 @@ final class PredictionService: Sendable {
         let timeout = target.deployment.settings.timeoutMillis
         return try await target.admission.withPermit(deadline: deadline) {
             try await withDeadline(deadline, timeoutMillis: timeout) {
-                try await loaded.predict(request.rows, count: request.count)
+                try await loaded.predict(request.rows, count: request.count, deadline: deadline)
             }
         }
     }

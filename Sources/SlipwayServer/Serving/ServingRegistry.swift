@@ -6,19 +6,43 @@ import SlipwayServing
 import SlipwayStore
 import Synchronization
 
-/// A model version loaded and warmed for serving.
+/// A model version ready to serve: loaded and warmed locally, or reached through an upstream server.
 final class LoadedVersion: Sendable {
     let version: Int
     let digest: String
-    let predictor: any Predictor
+    /// The local runtime; for an upstream version, nil.
+    let predictor: (any Predictor)?
     /// Merges concurrent single-output requests; nil for models with several outputs (labels), which
     /// are predicted per request.
     let batcher: Batcher?
+    /// The external server answering for this version, if any.
+    let upstream: UpstreamClient?
+    let signature: ModelSignature
+    let featureCount: Int
+
+    /// A version served by an upstream OIP v2 server; its signature comes from the registry.
+    init(version: Int, digest: String, signature: ModelSignature, upstream: UpstreamClient) throws(SlipwayError) {
+        guard signature.inputs.count == 1, let features = signature.inputs[0].shape.last, features > 0 else {
+            throw .unprocessable(
+                "version \(version) needs a signature with one input of shape [-1, features] to be served upstream",
+                code: "signature_required")
+        }
+        self.version = version
+        self.digest = digest
+        self.signature = signature
+        self.featureCount = features
+        self.upstream = upstream
+        self.predictor = nil
+        self.batcher = nil
+    }
 
     init(version: Int, digest: String, predictor: any Predictor, settings: ServingSettings) throws(SlipwayError) {
         self.version = version
         self.digest = digest
         self.predictor = predictor
+        self.upstream = nil
+        self.signature = predictor.signature
+        self.featureCount = predictor.featureCount
         if predictor.signature.outputs.count <= 1 {
             batcher = Batcher(
                 predictor: predictor,
@@ -29,8 +53,12 @@ final class LoadedVersion: Sendable {
         }
     }
 
-    /// Every output for `count` rows: through the batcher when there is one.
-    func predict(_ rows: [Float], count: Int) async throws -> [PredictionOutput] {
+    /// Every output for `count` rows: upstream, through the batcher, or directly.
+    func predict(_ rows: [Float], count: Int, deadline: ContinuousClock.Instant) async throws -> [PredictionOutput] {
+        if let upstream {
+            return try await upstream.infer(rows: rows, count: count, features: featureCount, deadline: deadline)
+        }
+        guard let predictor else { throw SlipwayError.internal("version \(version) has no runtime") }
         guard let batcher else { return try predictor.predictOutputs(rows, rows: count) }
         let values = try await batcher.predict(rows: rows, count: count)
         return [
@@ -65,8 +93,8 @@ final class LiveDeployment: Sendable {
     }
 
     /// The features per row every version of this deployment expects (the first routed version's).
-    var featureCount: Int { versions[split.routes[0].version]?.predictor.featureCount ?? 0 }
-    var signature: ModelSignature? { versions[split.routes[0].version]?.predictor.signature }
+    var featureCount: Int { versions[split.routes[0].version]?.featureCount ?? 0 }
+    var signature: ModelSignature? { versions[split.routes[0].version]?.signature }
 }
 
 /// The deployments this server instance serves, loaded and warmed, swapped atomically on change.
@@ -138,11 +166,25 @@ final class ServingRegistry: Sendable {
             throw SlipwayError.notFound("model \(deployment.model) not found", code: "model_not_found")
         }
         var versions: [Int: LoadedVersion] = [:]
+        let previous = live.withLock { $0[key] }
+        let upstream = try deployment.settings.upstream.map { settings throws(SlipwayError) in
+            try upstreamClient(settings, endpoint: deployment.endpoint, previous: previous)
+        }
         for number in deployment.versions {
             guard let version = try await registry.version(team: deployment.team, model: model.name, version: number)
             else {
                 throw SlipwayError.notFound(
                     "model '\(model.name)' has no version \(number)", code: "version_not_found")
+            }
+            if let upstream, deployment.routes.contains(where: { $0.version == number }) {
+                guard let signature = version.signature else {
+                    throw SlipwayError.unprocessable(
+                        "version \(number) of '\(model.name)' has no signature; an upstream deployment needs one",
+                        code: "signature_required")
+                }
+                versions[number] = try LoadedVersion(
+                    version: number, digest: version.artifactDigest, signature: signature, upstream: upstream)
+                continue
             }
             let predictor = try await loadPredictor(version)
             // Warm: one row through the whole path, so the first request pays no first-call costs.
@@ -152,7 +194,6 @@ final class ServingRegistry: Sendable {
         }
         let limits = try AdmissionController.Limits(
             maxConcurrent: deployment.settings.maxConcurrent, maxQueue: deployment.settings.maxQueue)
-        let previous = live.withLock { $0[key] }
         // Keep the admission controller (and its in-flight accounting) across revisions.
         let admission = previous?.admission ?? AdmissionController(limits: limits, name: "'\(deployment.endpoint)'")
         if previous != nil { admission.update(limits) }
@@ -169,6 +210,25 @@ final class ServingRegistry: Sendable {
                 "revision": "\(deployment.revision)",
                 "routes": "\(deployment.routes.map { "\($0.version):\($0.weight)" }.joined(separator: ","))",
             ])
+    }
+
+    /// The client for an upstream, keeping the previous revision's (and its circuit breaker's state) when
+    /// the upstream did not change.
+    private func upstreamClient(_ settings: UpstreamSettings, endpoint: String, previous: LiveDeployment?) throws(SlipwayError)
+        -> UpstreamClient
+    {
+        let configuration = try UpstreamConfiguration(
+            baseURL: settings.url, model: settings.model, version: settings.version, inputName: settings.inputName,
+            timeoutMilliseconds: settings.timeoutMillis, maxRetries: settings.maxRetries)
+        if let existing = previous?.versions.values.compactMap(\.upstream).first,
+            existing.configuration == configuration
+        {
+            return existing
+        }
+        let breaker = CircuitBreaker(
+            name: "\(endpoint) → \(configuration.upstreamName)",
+            configuration: try .init(failureThreshold: 5, openDuration: .seconds(10)))
+        return UpstreamClient(configuration: configuration, breaker: breaker, logger: logger)
     }
 
     /// Loads and warms `versions` of `model` (or finds them loaded), so a deployment can go live at once.
