@@ -93,7 +93,8 @@ public func buildRouter(platform: SlipwayPlatform, configuration: ServerConfigur
     ).register(on: router)
     AuditController(audit: platform.audit).register(on: router)
     DeploymentController(
-        deployments: platform.deployments, registry: platform.registry, serving: platform.serving,
+        deployments: platform.deployments, registry: platform.registry, identity: platform.identity,
+        serving: platform.serving,
         stats: platform.predictions.stats, pricing: platform.pricing, now: platform.now,
         maxJSONBytes: configuration.maxJSONBytes
     ).register(on: router)

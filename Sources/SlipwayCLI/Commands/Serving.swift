@@ -496,9 +496,11 @@ struct Usage: AsyncParsableCommand {
             } else {
                 print(
                     Output.table(
-                        ["ENDPOINT", "VERSION", "DAY", "REQUESTS", "ROWS", "ERRORS"],
+                        ["TEAM", "ENDPOINT", "ENV", "VERSION", "DAY", "REQUESTS", "ROWS", "ERRORS"],
                         rows.map { row in
-                            ["endpoint", "version", "day", "requests", "rows", "errors"].map { Output.cell(row[$0]) }
+                            ["team", "endpoint", "environment", "version", "day", "requests", "rows", "errors"].map {
+                                Output.cell(row[$0])
+                            }
                         }))
                 print("")
             }

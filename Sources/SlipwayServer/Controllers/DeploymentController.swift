@@ -8,6 +8,7 @@ import SlipwayStore
 struct DeploymentController {
     let deployments: any DeploymentStore
     let registry: any ModelRegistryStore
+    let identity: any IdentityStore
     let serving: ServingRegistry
     let stats: LatencyStats
     let pricing: Pricing
@@ -86,7 +87,9 @@ struct DeploymentController {
         router.get(RouterPath(base)) { _, context in
             let team = try context.requireTeam()
             let found = try await deployments.deployments(team: team.id)
-            return try Response.json(ListResponse(items: found.map { out($0, team: team) }, nextCursor: nil))
+            var items: [DTO.DeploymentOut] = []
+            for deployment in found { items.append(try await out(deployment, team: team)) }
+            return try Response.json(ListResponse(items: items, nextCursor: nil))
         }
         router.put(RouterPath(base + "/{endpoint}")) { request, context in
             let body = try await JSONCoding.decode(DeploymentPut.self, from: request, limit: maxJSONBytes)
@@ -118,12 +121,12 @@ struct DeploymentController {
                 team: team.id, endpoint: endpoint, environment: environment, model: model.name, routes: routes,
                 fallbackVersion: body.fallbackVersion, settings: settings, audit: try context.audit(), at: now())
             try await serving.apply(deployment)
-            return try Response.json(out(deployment, team: team), status: existing == nil ? .created : .ok)
+            return try Response.json(try await out(deployment, team: team), status: existing == nil ? .created : .ok)
         }
         router.get(RouterPath(base + "/{endpoint}")) { request, context in
             let team = try context.requireTeam()
             let deployment = try await requireDeployment(request, context)
-            return try Response.json(out(deployment, team: team))
+            return try Response.json(try await out(deployment, team: team))
         }
         router.delete(RouterPath(base + "/{endpoint}")) { request, context in
             let team = try context.requireTeam()
@@ -161,15 +164,22 @@ struct DeploymentController {
         router.get("/api/v1/usage") { request, context in
             let caller = try context.requireCaller()
             let month = request.uri.queryParameters.get("month").map { String($0) } ?? String(SlipwayCore.UsageRecord.day(of: now()).dropLast(3))
-            guard month.count == 7, month.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: "-") }) else {
-                throw SlipwayError.badRequest("month must be YYYY-MM", code: "invalid_query")
+            let parts = month.split(separator: "-")
+            guard month.count == 7, parts.count == 2, parts[0].count == 4, let year = Int(parts[0]), year >= 1970,
+                let number = Int(parts[1]), (1...12).contains(number), parts[1].count == 2
+            else {
+                throw SlipwayError.badRequest("month must be YYYY-MM, e.g. 2026-11", code: "invalid_query")
             }
             let team = context.team
             if team == nil, !caller.isPlatformAdmin {
                 throw SlipwayError.badRequest("name the team with ?team=NAME", code: "team_required")
             }
             let records = try await deployments.usage(team: team?.id, from: month + "-01", to: month + "-31")
-            return try Response.json(DTO.UsageOut(month: month, records: records, pricing: pricing))
+            var names: [TeamID: String] = [:]
+            if let team { names[team.id] = team.name } else {
+                for known in try await identity.teams() { names[known.id] = known.name }
+            }
+            return try Response.json(DTO.UsageOut(month: month, records: records, pricing: pricing, teamNames: names))
         }
     }
 
@@ -203,10 +213,11 @@ struct DeploymentController {
         return found
     }
 
-    private func out(_ deployment: Deployment, team: Team) -> DTO.DeploymentOut {
+    private func out(_ deployment: Deployment, team: Team) async throws -> DTO.DeploymentOut {
         let live = serving.deployment(team: deployment.team, endpoint: deployment.endpoint, environment: deployment.environment)
+        let modelName = try await registry.model(team: deployment.team, id: deployment.model)?.name
         return DTO.DeploymentOut(
-            deployment, teamName: team.name, modelName: live?.modelName,
+            deployment, teamName: team.name, modelName: modelName ?? live?.modelName,
             liveRevision: live?.deployment.revision)
     }
 }

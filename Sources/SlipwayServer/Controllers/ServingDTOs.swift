@@ -132,6 +132,7 @@ extension DTO {
         struct Row: Encodable {
             let team: String
             let endpoint: String
+            let environment: String
             let version: Int
             let day: String
             let requests: Int64
@@ -152,12 +153,15 @@ extension DTO {
             case chargeCents = "charge_cents"
         }
 
-        init(month: String, records: [SlipwayCore.UsageRecord], pricing: Pricing) {
+        init(month: String, records: [SlipwayCore.UsageRecord], pricing: Pricing, teamNames: [TeamID: String]) {
             self.month = month
-            items = records.map {
-                Row(
-                    team: $0.team.rawValue, endpoint: $0.endpoint, version: $0.version, day: $0.day,
-                    requests: $0.requests, rows: $0.rows, errors: $0.errors)
+            items = records.map { record in
+                // Metered endpoints are `endpoint@environment`.
+                let parts = record.endpoint.split(separator: "@", maxSplits: 1).map(String.init)
+                return Row(
+                    team: teamNames[record.team] ?? record.team.rawValue, endpoint: parts[0],
+                    environment: parts.count > 1 ? parts[1] : "", version: record.version, day: record.day,
+                    requests: record.requests, rows: record.rows, errors: record.errors)
             }
             rows = records.reduce(0) { $0 + $1.rows }
             requests = records.reduce(0) { $0 + $1.requests }
