@@ -204,6 +204,37 @@ struct RegistryAPITests {
         }
     }
 
+    @Test("ONNX versions are parsed at registration: signature with labels and probabilities; broken files refused")
+    func onnxRegistration() async throws {
+        try await TestServer.with { server, client in
+            let fixture = try await Fixture.make(server, client)
+            let key = fixture.aliceKey
+            _ = try await client.call(.post, "/api/v1/teams/fraud/models", key: key, json: ["name": "churn"])
+            let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                .appendingPathComponent("../SlipwayRuntimeTests/Fixtures/onnx/gradient_boosting_classifier.onnx")
+            let bytes = try Data(contentsOf: path.standardizedFileURL)
+            let upload = try await client.call(.post, "/api/v1/teams/fraud/artifacts", key: key, raw: ByteBuffer(bytes: bytes))
+            let version = try await client.call(
+                .post, "/api/v1/teams/fraud/models/churn/versions", key: key,
+                json: ["artifact": try #require(upload["digest"] as? String)])
+            #expect(version.status == .created, "\(version.json)")
+            #expect(version["format"] as? String == "onnx")
+            let signature = try #require(version["signature"] as? [String: Any])
+            let inputs = signature["inputs"] as? [[String: Any]]
+            #expect(inputs?.first?["shape"] as? [Int] == [-1, 8])
+            let outputs = (signature["outputs"] as? [[String: Any]])?.compactMap { $0["datatype"] as? String }
+            #expect(outputs == ["FP32", "BYTES"], "probabilities first, then the string labels")
+
+            // An ONNX-looking file that is not a model.
+            let broken = try await client.call(
+                .post, "/api/v1/teams/fraud/artifacts", key: key, raw: ByteBuffer(bytes: [0x08, 0x08, 0x12, 0x03, 0x61, 0x62]))
+            let refused = try await client.call(
+                .post, "/api/v1/teams/fraud/models/churn/versions", key: key,
+                json: ["artifact": try #require(broken["digest"] as? String), "format": "onnx"])
+            #expect(refused.status == .unprocessableContent, "\(refused.json)")
+        }
+    }
+
     @Test("bad input gets a 4xx that names the problem", arguments: await Backend.all)
     func badInput(backend: Backend) async throws {
         try await TestServer.with(backend: backend, configure: { $0.maxJSONBytes = 2048 }) { server, client in
