@@ -1,30 +1,6 @@
 import Foundation
+import SlipwayCore
 import Synchronization
-
-/// Usage counted for one team, endpoint, version and UTC day: the unit metering persists and bills.
-public struct UsageRecord: Sendable, Hashable {
-    public var team: String
-    public var endpoint: String
-    public var version: Int
-    /// The UTC day, `YYYY-MM-DD`.
-    public var day: String
-    public var requests: Int64
-    /// Rows predicted: the billed quantity.
-    public var rows: Int64
-    public var errors: Int64
-
-    public init(
-        team: String, endpoint: String, version: Int, day: String, requests: Int64, rows: Int64, errors: Int64
-    ) {
-        self.team = team
-        self.endpoint = endpoint
-        self.version = version
-        self.day = day
-        self.requests = requests
-        self.rows = rows
-        self.errors = errors
-    }
-}
 
 /// Counts requests, rows and errors in memory until they are persisted.
 ///
@@ -120,10 +96,12 @@ public final class UsageMeter: Sendable {
         }
         return pending.map { key, counts in
             UsageRecord(
-                team: key.team, endpoint: key.endpoint, version: key.version, day: key.day, requests: counts.requests,
+                team: TeamID(trusted: key.team), endpoint: key.endpoint, version: key.version, day: key.day, requests: counts.requests,
                 rows: counts.rows, errors: counts.errors)
         }
-        .sorted { ($0.day, $0.team, $0.endpoint, $0.version) < ($1.day, $1.team, $1.endpoint, $1.version) }
+        .sorted {
+            ($0.day, $0.team.rawValue, $0.endpoint, $0.version) < ($1.day, $1.team.rawValue, $1.endpoint, $1.version)
+        }
     }
 
     /// Adds records from ``drain()`` back, e.g. after persisting them failed; counts made in the meantime
@@ -131,7 +109,7 @@ public final class UsageMeter: Sendable {
     public func restore(_ records: [UsageRecord]) {
         state.withLock { state in
             for record in records {
-                let key = Key(team: record.team, endpoint: record.endpoint, version: record.version, day: record.day)
+                let key = Key(team: record.team.rawValue, endpoint: record.endpoint, version: record.version, day: record.day)
                 state.add(key, requests: record.requests, rows: record.rows, errors: record.errors)
             }
         }

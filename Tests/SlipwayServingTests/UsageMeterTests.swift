@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import Testing
 
 @testable import SlipwayServing
@@ -25,15 +26,15 @@ struct UsageMeterTests {
         #expect(
             meter.drain() == [
                 UsageRecord(
-                    team: "t1", endpoint: "fraud", version: 3, day: "2025-06-14", requests: 1, rows: 7, errors: 0),
+                    team: TeamID(trusted: "t1"), endpoint: "fraud", version: 3, day: "2025-06-14", requests: 1, rows: 7, errors: 0),
                 UsageRecord(
-                    team: "t1", endpoint: "fraud", version: 3, day: "2025-06-15", requests: 2, rows: 15, errors: 1),
+                    team: TeamID(trusted: "t1"), endpoint: "fraud", version: 3, day: "2025-06-15", requests: 2, rows: 15, errors: 1),
                 UsageRecord(
-                    team: "t1", endpoint: "fraud", version: 4, day: "2025-06-15", requests: 1, rows: 1, errors: 0),
+                    team: TeamID(trusted: "t1"), endpoint: "fraud", version: 4, day: "2025-06-15", requests: 1, rows: 1, errors: 0),
                 UsageRecord(
-                    team: "t2", endpoint: "fraud", version: 3, day: "2025-06-15", requests: 1, rows: 2, errors: 0),
+                    team: TeamID(trusted: "t2"), endpoint: "fraud", version: 3, day: "2025-06-15", requests: 1, rows: 2, errors: 0),
                 UsageRecord(
-                    team: "t1", endpoint: "fraud", version: 3, day: "2025-06-16", requests: 1, rows: 1, errors: 0),
+                    team: TeamID(trusted: "t1"), endpoint: "fraud", version: 3, day: "2025-06-16", requests: 1, rows: 1, errors: 0),
             ])
     }
 
@@ -43,7 +44,7 @@ struct UsageMeterTests {
         meter.record(team: "t", endpoint: "e", version: 1, rows: 3, error: false, now: Self.june15)
         meter.record(team: "other", endpoint: "e", version: 1, rows: 100, error: false, now: Self.june15)
         #expect(meter.pendingRows(team: "t") == 3)
-        let drained = meter.drain().filter { $0.team == "t" }
+        let drained = meter.drain().filter { $0.team.rawValue == "t" }
         #expect(drained.count == 1)
         #expect(meter.isEmpty)
         #expect(meter.pendingRows(team: "t") == 0)
@@ -55,7 +56,7 @@ struct UsageMeterTests {
         #expect(meter.pendingRows(team: "t") == 7)
         #expect(
             meter.drain() == [
-                UsageRecord(team: "t", endpoint: "e", version: 1, day: "2025-06-15", requests: 2, rows: 7, errors: 1)
+                UsageRecord(team: TeamID(trusted: "t"), endpoint: "e", version: 1, day: "2025-06-15", requests: 2, rows: 7, errors: 1)
             ])
     }
 

@@ -163,7 +163,7 @@ struct DeploymentController {
         }
         router.get("/api/v1/usage") { request, context in
             let caller = try context.requireCaller()
-            let month = request.uri.queryParameters.get("month").map { String($0) } ?? String(SlipwayCore.UsageRecord.day(of: now()).dropLast(3))
+            let month = request.uri.queryParameters.get("month").map { String($0) } ?? String(UsageRecord.day(of: now()).dropLast(3))
             let parts = month.split(separator: "-")
             guard month.count == 7, parts.count == 2, parts[0].count == 4, let year = Int(parts[0]), year >= 1970,
                 let number = Int(parts[1]), (1...12).contains(number), parts[1].count == 2

@@ -153,7 +153,7 @@ extension DTO {
             case chargeCents = "charge_cents"
         }
 
-        init(month: String, records: [SlipwayCore.UsageRecord], pricing: Pricing, teamNames: [TeamID: String]) {
+        init(month: String, records: [UsageRecord], pricing: Pricing, teamNames: [TeamID: String]) {
             self.month = month
             items = records.map { record in
                 // Metered endpoints are `endpoint@environment`.

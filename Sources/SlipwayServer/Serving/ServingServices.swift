@@ -15,17 +15,7 @@ struct DeploymentSyncService: Service {
 
     func run() async throws {
         await synchronize()
-        let stream = AsyncStream<Void> { continuation in
-            let task = Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: interval)
-                    continuation.yield()
-                }
-                continuation.finish()
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
-        for await _ in stream.cancelOnGracefulShutdown() {
+        for await _ in ticks(every: interval).cancelOnGracefulShutdown() {
             await synchronize()
         }
     }
@@ -52,17 +42,7 @@ struct MeteringService: Service {
 
     func run() async throws {
         var lastPrune = ContinuousClock.now - .seconds(3600)
-        let stream = AsyncStream<Void> { continuation in
-            let task = Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: interval)
-                    continuation.yield()
-                }
-                continuation.finish()
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
-        for await _ in stream.cancelOnGracefulShutdown() {
+        for await _ in ticks(every: interval).cancelOnGracefulShutdown() {
             await flush()
             if ContinuousClock.now - lastPrune > .seconds(3600) {
                 lastPrune = .now
@@ -77,12 +57,7 @@ struct MeteringService: Service {
         let records = service.usage.drain()
         if !records.isEmpty {
             do {
-                try await store.addUsage(
-                    records.map {
-                        SlipwayCore.UsageRecord(
-                            team: TeamID(trusted: $0.team), endpoint: $0.endpoint, version: $0.version, day: $0.day,
-                            requests: $0.requests, rows: $0.rows, errors: $0.errors)
-                    })
+                try await store.addUsage(records)
             } catch {
                 service.usage.restore(records)
                 logger.error("could not persist usage; will retry", metadata: ["error": "\(error)"])
@@ -97,7 +72,7 @@ struct MeteringService: Service {
             }
         }
         if service.quota.monthlyRows != nil {
-            let today = SlipwayCore.UsageRecord.day(of: now())
+            let today = UsageRecord.day(of: now())
             do {
                 let month = try await store.usage(team: nil, from: String(today.prefix(7)) + "-01", to: today)
                 var totals: [TeamID: Int64] = [:]
@@ -118,5 +93,19 @@ struct MeteringService: Service {
         } catch {
             logger.warning("could not prune the prediction log", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// A tick every `interval` until the consumer stops listening.
+func ticks(every interval: Duration) -> AsyncStream<Void> {
+    AsyncStream<Void> { continuation in
+        let task = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                continuation.yield()
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
     }
 }
