@@ -92,18 +92,41 @@ public struct ServingSettings: Sendable, Equatable, Codable {
     public var logSampleRate: Double
     /// When set, routed traffic goes to this external server instead of Slipway's own runtime.
     public var upstream: UpstreamSettings?
+    /// Other teams whose keys may call this endpoint (besides the owning team's).
+    public var sharedWith: [TeamID]
 
     public init(
         maxBatchRows: Int = 64, maxBatchDelayMicros: Int = 0, maxConcurrent: Int = 4, maxQueue: Int = 256,
-        timeoutMillis: Int = 1000, logSampleRate: Double = 0.01, upstream: UpstreamSettings? = nil
+        timeoutMillis: Int = 1000, logSampleRate: Double = 0.01, upstream: UpstreamSettings? = nil,
+        sharedWith: [TeamID] = []
     ) {
         self.upstream = upstream
+        self.sharedWith = sharedWith
         self.maxBatchRows = maxBatchRows
         self.maxBatchDelayMicros = maxBatchDelayMicros
         self.maxConcurrent = maxConcurrent
         self.maxQueue = maxQueue
         self.timeoutMillis = timeoutMillis
         self.logSampleRate = logSampleRate
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case maxBatchRows, maxBatchDelayMicros, maxConcurrent, maxQueue, timeoutMillis, logSampleRate, upstream, sharedWith
+    }
+
+    /// Settings stored before a field existed decode with that field's default.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = ServingSettings()
+        maxBatchRows = try container.decodeIfPresent(Int.self, forKey: .maxBatchRows) ?? defaults.maxBatchRows
+        maxBatchDelayMicros =
+            try container.decodeIfPresent(Int.self, forKey: .maxBatchDelayMicros) ?? defaults.maxBatchDelayMicros
+        maxConcurrent = try container.decodeIfPresent(Int.self, forKey: .maxConcurrent) ?? defaults.maxConcurrent
+        maxQueue = try container.decodeIfPresent(Int.self, forKey: .maxQueue) ?? defaults.maxQueue
+        timeoutMillis = try container.decodeIfPresent(Int.self, forKey: .timeoutMillis) ?? defaults.timeoutMillis
+        logSampleRate = try container.decodeIfPresent(Double.self, forKey: .logSampleRate) ?? defaults.logSampleRate
+        upstream = try container.decodeIfPresent(UpstreamSettings.self, forKey: .upstream)
+        sharedWith = try container.decodeIfPresent([TeamID].self, forKey: .sharedWith) ?? []
     }
 
     /// Checks each setting's range; the 400 names the setting and its range.
@@ -122,6 +145,9 @@ public struct ServingSettings: Sendable, Equatable, Codable {
         try check("timeout_ms", timeoutMillis, 1...600_000)
         guard logSampleRate.isFinite, (0...1).contains(logSampleRate) else {
             throw .badRequest("log_sample_rate must be between 0 and 1", code: "invalid_settings")
+        }
+        guard sharedWith.count <= 100 else {
+            throw .badRequest("an endpoint can be shared with at most 100 teams", code: "invalid_settings")
         }
     }
 }

@@ -99,12 +99,13 @@ public func buildRouter(platform: SlipwayPlatform, configuration: ServerConfigur
         maxJSONBytes: configuration.maxJSONBytes
     ).register(on: router)
     let serving = platform.serving
-    let database = platform.database
+    let deployments = platform.deployments
     PredictionController(
         service: platform.predictions, maxBodyBytes: configuration.maxJSONBytes * 16,
         isReady: {
-            (try? await database.read { db in try await db.raw("SELECT 1 AS ok").first() }) != nil
-                && serving.count >= 0
+            // Ready when the database answers and every deployment is loaded and warmed here.
+            guard let stored = try? await deployments.allDeployments() else { return false }
+            return serving.isLive(stored)
         }
     ).register(on: router)
     return router

@@ -407,3 +407,32 @@ struct UpstreamServingTests {
         }
     }
 }
+
+@Suite("Shared endpoints and readiness")
+struct SharingTests {
+    @Test("an endpoint shared with another team answers its keys; unshared teams get 404")
+    func sharing() async throws {
+        try await TestServer.with { server, client in
+            let owner = try await ServingAPITests.seed(server, client, versions: 1)
+            let partner = try await Fixture.make(server, client, team: "payments", user: "paul")
+            let stranger = try await Fixture.make(server, client, team: "marketing", user: "mia")
+            let request = ServingAPITests.oipRequest([ServingAPITests.rows[0]])
+            let refusedShare = try await ServingAPITests.deploy(
+                client, key: owner.aliceKey, routes: [["version": 1]], settings: ["shared_with": ["nope"]])
+            #expect(refusedShare.status == .badRequest)
+            let deployed = try await ServingAPITests.deploy(
+                client, key: owner.aliceKey, routes: [["version": 1]], settings: ["shared_with": ["payments"]])
+            #expect(deployed.status == .created, "\(deployed.json)")
+            #expect((deployed["settings"] as? [String: Any])?["shared_with"] as? [String] == ["payments"])
+            let shared = try await client.call(
+                .post, "/v2/models/fraud/infer", key: partner.aliceKey, json: request, headers: ServingAPITests.staging)
+            #expect(shared.status == .ok, "\(shared.json)")
+            let other = try await client.call(
+                .post, "/v2/models/fraud/infer", key: stranger.aliceKey, json: request, headers: ServingAPITests.staging)
+            #expect(other.status == .notFound)
+            // Sharing does not open the owner's management API.
+            #expect(try await client.call(.get, "/api/v1/teams/fraud/deployments", key: partner.aliceKey).status == .notFound)
+            #expect(try await client.call(.get, "/v2/health/ready", key: nil).status == .ok)
+        }
+    }
+}

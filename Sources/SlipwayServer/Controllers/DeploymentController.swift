@@ -30,6 +30,8 @@ struct DeploymentController {
         var logSampleRate: Double?
         /// Absent: keep; `null`: remove; an object: serve routed traffic from that upstream.
         var upstream: UpstreamSettings??
+        /// Names of other teams whose keys may call the endpoint (absent: keep).
+        var sharedWith: [String]?
 
         init() {}
 
@@ -41,6 +43,7 @@ struct DeploymentController {
             maxQueue = try container.decodeIfPresent(Int.self, forKey: .maxQueue)
             timeoutMillis = try container.decodeIfPresent(Int.self, forKey: .timeoutMillis)
             logSampleRate = try container.decodeIfPresent(Double.self, forKey: .logSampleRate)
+            sharedWith = try container.decodeIfPresent([String].self, forKey: .sharedWith)
             if container.contains(.upstream) {
                 upstream = .some(try container.decodeNil(forKey: .upstream) ? nil : container.decode(UpstreamSettings.self, forKey: .upstream))
             }
@@ -48,6 +51,7 @@ struct DeploymentController {
 
         enum CodingKeys: String, CodingKey {
             case upstream
+            case sharedWith = "shared_with"
             case maxBatchRows = "max_batch_rows"
             case maxBatchDelayMicros = "max_batch_delay_us"
             case maxConcurrent = "max_concurrent"
@@ -103,7 +107,18 @@ struct DeploymentController {
                 try resolve(route, index: index, model: model)
             }
             let existing = try await deployments.deployment(team: team.id, endpoint: endpoint, environment: environment)
-            let settings = (body.settings ?? SettingsIn()).applied(to: existing?.settings ?? ServingSettings())
+            var settings = (body.settings ?? SettingsIn()).applied(to: existing?.settings ?? ServingSettings())
+            if let names = body.settings?.sharedWith {
+                var shared: [TeamID] = []
+                for name in Set(names).sorted() where name != team.name {
+                    guard ResourceName.isValid(name), let other = try await identity.team(named: name) else {
+                        throw SlipwayError.badRequest(
+                            "shared_with names team '\(name.prefix(64))', which does not exist", code: "invalid_settings")
+                    }
+                    shared.append(other.id)
+                }
+                settings.sharedWith = shared
+            }
             try Deployment.validate(routes: routes, settings: settings)
             // Load and warm every version before anything changes: a version that cannot serve is refused
             // here, and the live switch below finds its predictors ready.
@@ -216,8 +231,12 @@ struct DeploymentController {
     private func out(_ deployment: Deployment, team: Team) async throws -> DTO.DeploymentOut {
         let live = serving.deployment(team: deployment.team, endpoint: deployment.endpoint, environment: deployment.environment)
         let modelName = try await registry.model(team: deployment.team, id: deployment.model)?.name
+        var sharedWith: [String] = []
+        for id in deployment.settings.sharedWith {
+            if let other = try await identity.team(id: id) { sharedWith.append(other.name) }
+        }
         return DTO.DeploymentOut(
             deployment, teamName: team.name, modelName: modelName ?? live?.modelName,
-            liveRevision: live?.deployment.revision)
+            liveRevision: live?.deployment.revision, sharedWith: sharedWith)
     }
 }

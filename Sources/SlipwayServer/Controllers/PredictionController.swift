@@ -154,11 +154,17 @@ struct PredictionController {
         let environment = try DeploymentEnvironment.parse(
             request.headers[Self.environmentHeader]
                 ?? request.uri.queryParameters.get("environment").map { String($0) } ?? "production")
-        var teams = caller.roles.keys.filter { caller.can(.read, in: $0) }
+        let teams = Set(caller.roles.keys.filter { caller.can(.read, in: $0) })
         var candidates = service.registry.deployments(named: name, environment: environment, teams: teams)
+        if candidates.isEmpty {
+            // Endpoints other teams shared with one of the caller's teams.
+            candidates = service.registry.all.filter { live in
+                live.deployment.endpoint == name && live.deployment.environment == environment
+                    && !teams.isDisjoint(with: live.deployment.settings.sharedWith)
+            }
+        }
         if let teamName = request.headers[Self.teamHeader] {
             candidates = candidates.filter { $0.teamName == teamName }
-            teams = []
         }
         guard let target = candidates.first else {
             throw SlipwayError.notFound(

@@ -16,9 +16,11 @@ extension DTO {
             let timeoutMillis: Int
             let logSampleRate: Double
             let upstream: UpstreamSettings?
+            let sharedWith: [String]
 
             enum CodingKeys: String, CodingKey {
                 case upstream
+                case sharedWith = "shared_with"
                 case maxBatchRows = "max_batch_rows"
                 case maxBatchDelayMicros = "max_batch_delay_us"
                 case maxConcurrent = "max_concurrent"
@@ -51,7 +53,7 @@ extension DTO {
             case updatedAt = "updated_at"
         }
 
-        init(_ deployment: Deployment, teamName: String, modelName: String?, liveRevision: Int?) {
+        init(_ deployment: Deployment, teamName: String, modelName: String?, liveRevision: Int?, sharedWith: [String]) {
             id = deployment.id.rawValue
             team = teamName
             endpoint = deployment.endpoint
@@ -63,7 +65,7 @@ extension DTO {
             settings = Settings(
                 maxBatchRows: s.maxBatchRows, maxBatchDelayMicros: s.maxBatchDelayMicros, maxConcurrent: s.maxConcurrent,
                 maxQueue: s.maxQueue, timeoutMillis: s.timeoutMillis, logSampleRate: s.logSampleRate,
-                upstream: s.upstream)
+                upstream: s.upstream, sharedWith: sharedWith)
             revision = deployment.revision
             self.liveRevision = liveRevision
             createdBy = deployment.createdBy

@@ -147,8 +147,18 @@ final class ServingRegistry: Sendable {
     /// Every live deployment.
     var all: [LiveDeployment] { live.withLock { Array($0.values) } }
 
-    /// Whether every deployment this instance knows about is loaded (readiness).
     var count: Int { live.withLock { $0.count } }
+
+    /// Whether every one of `stored` is live here at its stored revision or newer (readiness: a server
+    /// that has not loaded and warmed its deployments yet is not ready).
+    func isLive(_ stored: [Deployment]) -> Bool {
+        live.withLock { table in
+            stored.allSatisfy { deployment in
+                let key = Self.key(team: deployment.team, endpoint: deployment.endpoint, environment: deployment.environment)
+                return (table[key]?.deployment.revision ?? 0) >= deployment.revision
+            }
+        }
+    }
 
     /// Loads and warms every version of `deployment`, then makes it live (replacing an older revision).
     /// - Throws: ``SlipwayError`` (422) when a version cannot be loaded; the old revision keeps serving.
