@@ -331,11 +331,12 @@ struct ServingRestartTests {
 @Suite("Serving from an upstream")
 struct UpstreamServingTests {
     /// A real model server on loopback answering 0.25 for every row.
-    static func withUpstream<R: Sendable>(_ body: @Sendable (_ port: Int, _ stop: @escaping @Sendable () async -> Void) async throws -> R)
-        async throws -> R
-    {
+    static func withUpstream<R: Sendable>(
+        delay: Duration = .zero, _ body: @Sendable (_ port: Int, _ stop: @escaping @Sendable () async -> Void) async throws -> R
+    ) async throws -> R {
         let router = Router()
         router.post("/v2/models/{model}/infer") { request, _ -> Response in
+            if delay > .zero { try await Task.sleep(for: delay) }
             let buffer = try await request.body.collect(upTo: 1 << 20)
             let json = try JSONSerialization.jsonObject(with: Data(buffer: buffer)) as? [String: Any]
             let input = (json?["inputs"] as? [[String: Any]])?.first
@@ -433,6 +434,56 @@ struct SharingTests {
             // Sharing does not open the owner's management API.
             #expect(try await client.call(.get, "/api/v1/teams/fraud/deployments", key: partner.aliceKey).status == .notFound)
             #expect(try await client.call(.get, "/v2/health/ready", key: nil).status == .ok)
+        }
+    }
+}
+
+@Suite("Overload")
+struct OverloadTests {
+    @Test("a full deployment answers 503 with Retry-After at once; a team over its rate gets 429 with Retry-After")
+    func overloadAndRateLimit() async throws {
+        try await UpstreamServingTests.withUpstream(delay: .milliseconds(400)) { port, _ in
+            try await TestServer.with(configure: { $0.teamRequestsPerSecond = 0.2; $0.teamBurst = 6 }) { server, client in
+                let fixture = try await ServingAPITests.seed(server, client, versions: 1)
+                let key = fixture.aliceKey
+                let deployed = try await ServingAPITests.deploy(
+                    client, key: key, routes: [["version": 1]],
+                    settings: [
+                        "max_concurrent": 1, "max_queue": 0, "timeout_ms": 5000,
+                        "upstream": ["url": "http://127.0.0.1:\(port)", "model": "slow", "timeout_ms": 3000],
+                    ])
+                #expect(deployed.status == .created, "\(deployed.json)")
+                let request = ServingAPITests.oipRequest([ServingAPITests.rows[0]])
+                let replies = try await withThrowingTaskGroup(of: Reply.self) { group in
+                    for _ in 0..<3 {
+                        group.addTask {
+                            try await client.call(
+                                .post, "/v2/models/fraud/infer", key: key,
+                                json: ServingAPITests.oipRequest([ServingAPITests.rows[0]]), headers: ServingAPITests.staging)
+                        }
+                    }
+                    var replies: [Reply] = []
+                    for try await reply in group { replies.append(reply) }
+                    return replies
+                }
+                #expect(replies.contains { $0.status == .ok })
+                let overloaded = replies.filter { $0.status == .serviceUnavailable }
+                #expect(!overloaded.isEmpty, "\(replies.map(\.status))")
+                #expect(overloaded.allSatisfy { $0.headers[.retryAfter] == "1" })
+                #expect(overloaded.allSatisfy { ($0["error"] as? String)?.contains("limit of concurrent") == true })
+
+                // 3 requests used 3 of the burst of 6; the rest of the burst, then 429.
+                var statuses: [HTTPResponse.Status] = []
+                var limited: Reply?
+                for _ in 0..<6 {
+                    let reply = try await client.call(
+                        .post, "/v2/models/fraud/infer", key: key, json: request, headers: ServingAPITests.staging)
+                    statuses.append(reply.status)
+                    if reply.status == .tooManyRequests { limited = reply }
+                }
+                let tooMany = try #require(limited, "\(statuses)")
+                #expect(Int(tooMany.headers[.retryAfter] ?? "") ?? 0 >= 1)
+            }
         }
     }
 }
