@@ -65,6 +65,7 @@ let package = Package(
             name: "SlipwayServer",
             dependencies: [
                 "SlipwayCore", "SlipwayML", "SlipwayRuntime", "SlipwayServing", "SlipwayStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -110,10 +110,21 @@ struct PredictionController {
         }
     }
 
+    /// `POST …/infer`: parsed and answered without Foundation's JSON (the hot path).
     private func infer(
         _ request: Request, _ context: SlipwayRequestContext, _ target: LiveDeployment, version: Int?
     ) async throws -> Response {
-        let (body, raw) = try await jsonBody(request)
+        let raw = try await JSONCoding.collect(request, limit: maxBodyBytes)
+        guard raw.readableBytes > 0 else {
+            throw SlipwayError.badRequest("the request needs a JSON body", code: "invalid_json")
+        }
+        let body: JSONValue
+        do {
+            body = try JSONValue.parse(raw.readableBytesView)
+        } catch {
+            throw SlipwayError.badRequest("the body is not valid JSON", code: "invalid_json")
+        }
+        guard body.isObject else { throw SlipwayError.badRequest("the body must be a JSON object", code: "invalid_json") }
         let parsed = try OIPInferRequest(body, target: target)
         let result = try await predict(parsed.rows, target, context, version: version, body: raw)
         var outputs = result.outputs
@@ -127,13 +138,53 @@ struct PredictionController {
             }
             outputs = outputs.filter { requested.contains($0.name) }
         }
-        var response: [String: Any] = [
-            "model_name": target.deployment.endpoint, "model_version": String(result.version),
-            "outputs": outputs.map(Self.oipTensor),
-        ]
-        if let id = parsed.id { response["id"] = id }
-        if result.usedFallback { response["parameters"] = ["slipway_fallback": true] }
-        return try jsonResponse(response, version: result.version)
+        var writer = JSONWriter()
+        writer.raw("{\"model_name\":")
+        writer.string(target.deployment.endpoint)
+        writer.raw(",\"model_version\":")
+        writer.string(String(result.version))
+        if let id = parsed.id {
+            writer.raw(",\"id\":")
+            writer.string(id)
+        }
+        if result.usedFallback { writer.raw(",\"parameters\":{\"slipway_fallback\":true}") }
+        writer.raw(",\"outputs\":[")
+        for (index, output) in outputs.enumerated() {
+            if index > 0 { writer.raw(",") }
+            writer.raw("{\"name\":")
+            writer.string(output.name)
+            writer.raw(",\"datatype\":")
+            writer.string(output.datatype.rawValue)
+            writer.raw(",\"shape\":[")
+            for (position, dimension) in output.shape.enumerated() {
+                if position > 0 { writer.raw(",") }
+                writer.integer(dimension)
+            }
+            writer.raw("],\"data\":[")
+            switch output.data {
+            case .floats(let values):
+                for (position, value) in values.enumerated() {
+                    if position > 0 { writer.raw(",") }
+                    writer.number(value)
+                }
+            case .int64s(let values):
+                for (position, value) in values.enumerated() {
+                    if position > 0 { writer.raw(",") }
+                    writer.integer(value)
+                }
+            case .strings(let values):
+                for (position, value) in values.enumerated() {
+                    if position > 0 { writer.raw(",") }
+                    writer.string(value)
+                }
+            }
+            writer.raw("]}")
+        }
+        writer.raw("]}")
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json", Self.versionHeader: String(result.version)],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: writer.bytes)))
     }
 
     // MARK: Shared
@@ -374,19 +425,20 @@ struct OIPInferRequest {
         "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64",
     ]
 
-    init(_ body: [String: Any], target: LiveDeployment) throws {
-        id = body["id"] as? String
-        guard let inputs = body["inputs"] as? [Any], !inputs.isEmpty else {
+    init(_ body: JSONValue, target: LiveDeployment) throws {
+        id = body["id"]?.string
+        guard let inputs = body["inputs"]?.array, !inputs.isEmpty else {
             throw SlipwayError.badRequest("the request needs \"inputs\": [{name, shape, datatype, data}]", code: "invalid_input")
         }
         let expected = target.signature?.inputs.first
         let features = target.featureCount
-        guard inputs.count == 1, let input = inputs[0] as? [String: Any] else {
+        guard inputs.count == 1, inputs[0].isObject else {
             throw SlipwayError.badRequest(
                 "'\(target.deployment.endpoint)' takes one input\(expected.map { " '\($0.name)'" } ?? ""), got \(inputs.count)",
                 code: "invalid_input")
         }
-        guard let name = input["name"] as? String else {
+        let input = inputs[0]
+        guard let name = input["name"]?.string else {
             throw SlipwayError.badRequest("inputs[0] needs a \"name\"", code: "invalid_input")
         }
         if let expected, expected.name != name {
@@ -395,40 +447,40 @@ struct OIPInferRequest {
                     + "(\(expected.datatype.rawValue) \(expected.shape))",
                 code: "invalid_input")
         }
-        guard let datatype = input["datatype"] as? String, Self.numericTypes.contains(datatype) else {
+        guard let datatype = input["datatype"]?.string, Self.numericTypes.contains(datatype) else {
             throw SlipwayError.badRequest(
-                "input '\(name)' needs a numeric \"datatype\" such as FP32 (got \(String(describing: input["datatype"] ?? "none")))",
+                "input '\(name)' needs a numeric \"datatype\" such as FP32 (got \(input["datatype"]?.string ?? "none"))",
                 code: "invalid_input")
         }
-        guard let shape = input["shape"] as? [Any], let dimensions = shape.map({ ($0 as? NSNumber)?.intValue }) as? [Int],
-            (1...2).contains(dimensions.count), dimensions.allSatisfy({ $0 >= 0 && $0 <= 1 << 24 })
+        let dimensions = input["shape"]?.array?.compactMap { $0.number }.map { Int(exactly: $0) } ?? []
+        guard let shape = input["shape"]?.array, dimensions.count == shape.count, (1...2).contains(shape.count),
+            let dims = dimensions as? [Int], dims.allSatisfy({ $0 >= 0 && $0 <= 1 << 24 })
         else {
             throw SlipwayError.badRequest(
                 "input '\(name)' needs \"shape\": [rows, \(features)] (or [\(features)] for one row)", code: "invalid_input")
         }
-        guard dimensions.last == features else {
+        guard dims.last == features else {
             throw SlipwayError.badRequest(
-                "input '\(name)' has shape \(dimensions); '\(target.deployment.endpoint)' takes [rows, \(features)]",
+                "input '\(name)' has shape \(dims); '\(target.deployment.endpoint)' takes [rows, \(features)]",
                 code: "invalid_input")
         }
-        let count = dimensions.count == 2 ? dimensions[0] : 1
+        let count = dims.count == 2 ? dims[0] : 1
         guard count > 0 else { throw SlipwayError.badRequest("input '\(name)' has no rows", code: "invalid_input") }
-        guard let raw = input["data"] as? [Any] else {
+        guard let raw = input["data"]?.array else {
             throw SlipwayError.badRequest("input '\(name)' needs \"data\": [numbers]", code: "invalid_input")
         }
         var values: [Float] = []
         values.reserveCapacity(count * features)
-        func flatten(_ items: [Any]) throws {
+        func flatten(_ items: [JSONValue]) throws {
             for item in items {
-                if let nested = item as? [Any] {
-                    try flatten(nested)
-                } else if item is NSNull {
-                    values.append(.nan)
-                } else if let number = item as? NSNumber {
-                    values.append(number.floatValue)
-                } else {
+                switch item {
+                case .array(let nested): try flatten(nested)
+                case .null: values.append(.nan)
+                case .number(let number): values.append(Float(number))
+                case .bool(let flag): values.append(flag ? 1 : 0)
+                default:
                     throw SlipwayError.badRequest(
-                        "input '\(name)' data must hold numbers (\(datatype)), found \(type(of: item))", code: "invalid_input")
+                        "input '\(name)' data must hold numbers (\(datatype)), found a string or object", code: "invalid_input")
                 }
                 guard values.count <= count * features else { break }
             }
@@ -436,13 +488,13 @@ struct OIPInferRequest {
         try flatten(raw)
         guard values.count == count * features else {
             throw SlipwayError.badRequest(
-                "input '\(name)' has shape \(dimensions), which needs \(count * features) values; data has "
+                "input '\(name)' has shape \(dims), which needs \(count * features) values; data has "
                     + (values.count > count * features ? "more" : "\(values.count)"),
                 code: "invalid_input")
         }
         rows = TabularInput(values: values, count: count, features: features)
-        if let outputs = body["outputs"] as? [Any] {
-            requestedOutputs = outputs.compactMap { ($0 as? [String: Any])?["name"] as? String }
+        if let outputs = body["outputs"]?.array {
+            requestedOutputs = outputs.compactMap { $0["name"]?.string }
         }
     }
 }

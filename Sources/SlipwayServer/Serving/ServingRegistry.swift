@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Logging
 import SlipwayCore
@@ -238,8 +239,15 @@ final class ServingRegistry: Sendable {
         let breaker = CircuitBreaker(
             name: "\(endpoint) → \(configuration.upstreamName)",
             configuration: try .init(failureThreshold: 5, openDuration: .seconds(10)))
-        return UpstreamClient(configuration: configuration, breaker: breaker, logger: logger)
+        return UpstreamClient(
+            configuration: configuration, httpClient: Self.upstreamHTTPClient, breaker: breaker, logger: logger)
     }
+
+    /// One pooled client for every upstream, configured to report a refused connection at once (the
+    /// shared default client retries connecting until the attempt times out, which would spend the
+    /// request's whole deadline before failing over). It lives as long as the process.
+    static let upstreamHTTPClient = HTTPClient(
+        eventLoopGroupProvider: .singleton, configuration: UpstreamClient.recommendedHTTPClientConfiguration)
 
     /// Loads and warms `versions` of `model` (or finds them loaded), so a deployment can go live at once.
     /// - Throws: ``SlipwayError`` naming the version that cannot be served.
