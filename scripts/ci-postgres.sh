@@ -73,6 +73,9 @@ BEGIN
     END IF;
 END
 $$;
+-- DROP DATABASE ... WITH (FORCE) must be able to end an autovacuum worker that is visiting a
+-- throw-away test database; that needs pg_signal_backend.
+GRANT pg_signal_backend TO slipway;
 SQL
 
 log "PostgreSQL $version ready on 127.0.0.1:$port (role slipway)"

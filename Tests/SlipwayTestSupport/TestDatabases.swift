@@ -110,11 +110,28 @@ public actor PostgresTestServer {
         try await Self.admin("CREATE DATABASE \(name)")
         do {
             let result = try await body(Self.url(database: name))
-            try await Self.admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            await Self.drop(name)
             return result
         } catch {
-            try? await Self.admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            await Self.drop(name)
             throw error
+        }
+    }
+
+    /// Drops a throw-away database, retrying briefly: a background process (autovacuum) may be visiting
+    /// it. Cleanup never fails the test; a database left behind is reported.
+    private static func drop(_ name: String) async {
+        for attempt in 1...5 {
+            do {
+                try await admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+                return
+            } catch {
+                if attempt == 5 {
+                    print("WARNING: could not drop test database \(name): \(String(reflecting: error))")
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(200 * attempt))
+            }
         }
     }
 
