@@ -109,66 +109,34 @@ struct CLITests {
 
     @Test("the quickstart runs end to end through the CLI against a live server")
     func quickstartThroughCLI() async throws {
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-cli-e2e-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: home) }
-        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-        var configuration = ServerConfiguration(
-            home: home, database: .sqlite(path: home.appendingPathComponent("db.sqlite").path))
-        configuration.port = 0
-        let settings = configuration
-        var logger = Logger(label: "test")
-        logger.logLevel = .warning
-        let quiet = logger
-        let platform = try await SlipwayPlatform.open(settings, logger: quiet)
-        let modelFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../examples/quickstart/fraud-xgboost.json").standardizedFileURL.path
+        try await LiveServer.with { live in
+            let platform = live.platform
+            let modelFile = LiveServer.quickstartModel
+            let server = ["--server", live.url, "--key", live.adminKey, "--output", "json"]
+            func run(_ arguments: [String]) async throws { try await LiveServer.run(arguments) }
+            try await run(["teams", "create", "fraud"] + server)
+            try await run(
+                ["models", "create", "fraud-detector", "--team", "fraud", "--tag", "owner=alice"] + server)
+            try await run(
+                [
+                    "versions", "create", "fraud-detector", "--team", "fraud", "--file", modelFile, "--metric",
+                    "auc=0.93",
+                    "--dataset-version", "transactions@3",
+                ] + server)
+            try await run(["aliases", "set", "fraud-detector", "champion", "1", "--team", "fraud"] + server)
 
-        try await platform.database.withRunning {
-            try await platform.database.migrate()
-            let admin = try #require(try await platform.bootstrapAdmin(presetKey: nil))
-            let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-            let app = buildApplication(platform: platform, configuration: settings, logger: quiet) { port in
-                portContinuation.yield(port)
-            }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await app.run() }
-                var ports = portStream.makeAsyncIterator()
-                let port = try #require(await ports.next())
-                let server = ["--server", "http://127.0.0.1:\(port)", "--key", admin, "--output", "json"]
+            let team = try #require(try await platform.identity.team(named: "fraud"))
+            let model = try #require(try await platform.registry.model(team: team.id, name: "fraud-detector"))
+            #expect(model.aliases == ["champion": 1])
+            #expect(model.tags == ["owner": "alice"])
+            let version = try #require(
+                try await platform.registry.version(team: team.id, model: "fraud-detector", version: 1))
+            #expect(version.format == .xgboostJSON)
+            #expect(version.metrics == ["auc": 0.93])
+            #expect(version.lineage.datasetVersion == "transactions@3")
 
-                func run(_ arguments: [String]) async throws {
-                    var command = try SlipwayCommand.parseAsRoot(arguments)
-                    if var asyncCommand = command as? any AsyncParsableCommand {
-                        try await asyncCommand.run()
-                    } else {
-                        try command.run()
-                    }
-                }
-                try await run(["teams", "create", "fraud"] + server)
-                try await run(
-                    ["models", "create", "fraud-detector", "--team", "fraud", "--tag", "owner=alice"] + server)
-                try await run(
-                    [
-                        "versions", "create", "fraud-detector", "--team", "fraud", "--file", modelFile, "--metric",
-                        "auc=0.93",
-                        "--dataset-version", "transactions@3",
-                    ] + server)
-                try await run(["aliases", "set", "fraud-detector", "champion", "1", "--team", "fraud"] + server)
-
-                let team = try #require(try await platform.identity.team(named: "fraud"))
-                let model = try #require(try await platform.registry.model(team: team.id, name: "fraud-detector"))
-                #expect(model.aliases == ["champion": 1])
-                #expect(model.tags == ["owner": "alice"])
-                let version = try #require(
-                    try await platform.registry.version(team: team.id, model: "fraud-detector", version: 1))
-                #expect(version.format == .xgboostJSON)
-                #expect(version.metrics == ["auc": 0.93])
-                #expect(version.lineage.datasetVersion == "transactions@3")
-
-                await #expect(throws: (any Error).self) {
-                    try await run(["models", "show", "missing", "--team", "fraud"] + server)
-                }
-                group.cancelAll()
+            await #expect(throws: (any Error).self) {
+                try await run(["models", "show", "missing", "--team", "fraud"] + server)
             }
         }
     }

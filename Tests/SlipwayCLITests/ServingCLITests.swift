@@ -147,130 +147,100 @@ struct ServingCLITests {
 
     @Test("deploy, canary, inspect, allow production and undeploy through the CLI against a live server")
     func servingThroughCLI() async throws {
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "slipway-cli-serving-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: home) }
-        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-        var configuration = ServerConfiguration(
-            home: home, database: .sqlite(path: home.appendingPathComponent("db.sqlite").path))
-        configuration.port = 0
-        configuration.meteringInterval = .milliseconds(100)
-        let settings = configuration
-        var logger = Logger(label: "test")
-        logger.logLevel = .warning
-        let quiet = logger
-        let platform = try await SlipwayPlatform.open(settings, logger: quiet)
-        let modelFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../examples/quickstart/fraud-xgboost.json").standardizedFileURL.path
+        try await LiveServer.with(configure: { $0.meteringInterval = .milliseconds(100) }) { live in
+            let platform = live.platform
+            let modelFile = LiveServer.quickstartModel
+            let url = live.url
+            let admin = live.adminKey
+            let server = ["--server", url, "--key", admin]
 
-        try await platform.database.withRunning {
-            try await platform.database.migrate()
-            let admin = try #require(try await platform.bootstrapAdmin(presetKey: nil))
-            let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-            let app = buildApplication(platform: platform, configuration: settings, logger: quiet) { port in
-                portContinuation.yield(port)
+            /// Runs a CLI command in team `fraud`, printing JSON unless `json` is false.
+            func run(_ arguments: [String], json: Bool = true, team: Bool = true) async throws {
+                try await LiveServer.run(
+                    arguments + server + (json ? ["--output", "json"] : []) + (team ? ["--team", "fraud"] : []))
             }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await app.run() }
-                var ports = portStream.makeAsyncIterator()
-                let port = try #require(await ports.next())
-                let url = "http://127.0.0.1:\(port)"
-                let server = ["--server", url, "--key", admin]
+            try await run(["teams", "create", "fraud"], team: false)
+            try await run(["members", "set", "admin", "--role", "admin"])
+            try await run(["models", "create", "fraud-detector"])
+            for _ in 0..<3 { try await run(["versions", "create", "fraud-detector", "--file", modelFile]) }
+            try await run(["aliases", "set", "fraud-detector", "champion", "3"])
 
-                /// Runs a CLI command in team `fraud`, printing JSON unless `json` is false.
-                func run(_ arguments: [String], json: Bool = true, team: Bool = true) async throws {
-                    var command = try SlipwayCommand.parseAsRoot(
-                        arguments + server + (json ? ["--output", "json"] : []) + (team ? ["--team", "fraud"] : []))
-                    if var asyncCommand = command as? any AsyncParsableCommand {
-                        try await asyncCommand.run()
-                    } else {
-                        try command.run()
-                    }
-                }
-                try await run(["teams", "create", "fraud"], team: false)
-                try await run(["members", "set", "admin", "--role", "admin"])
-                try await run(["models", "create", "fraud-detector"])
-                for _ in 0..<3 { try await run(["versions", "create", "fraud-detector", "--file", modelFile]) }
-                try await run(["aliases", "set", "fraud-detector", "champion", "3"])
+            let team = try #require(try await platform.identity.team(named: "fraud"))
+            func deployed(_ environment: DeploymentEnvironment = .staging) async throws -> Deployment? {
+                try await platform.deployments.deployment(
+                    team: team.id, endpoint: "fraud", environment: environment)
+            }
 
-                let team = try #require(try await platform.identity.team(named: "fraud"))
-                func deployed(_ environment: DeploymentEnvironment = .staging) async throws -> Deployment? {
-                    try await platform.deployments.deployment(
-                        team: team.id, endpoint: "fraud", environment: environment)
-                }
+            // A canary with nothing deployed is refused before any change.
+            await #expect(throws: ExitCode(64)) {
+                try await run(["deploy", "fraud-detector", "2", "--endpoint", "fraud", "--weight", "10"])
+            }
+            try await run(
+                [
+                    "deploy", "fraud-detector", "1", "--endpoint", "fraud", "--log-sample-rate", "1",
+                    "--batch-rows", "16",
+                ], json: false)
+            #expect(try await deployed()?.routes == Self.routes([1: 100]))
+            try await run([
+                "deploy", "fraud-detector", "2", "--endpoint", "fraud", "--weight", "10", "--fallback", "1",
+            ])
+            // The alias resolves to version 3 before the split is computed.
+            try await run(
+                ["deploy", "fraud-detector", "champion", "--endpoint", "fraud", "--weight", "50"], json: false)
+            let canary = try #require(try await deployed())
+            #expect(canary.routes == Self.routes([1: 45, 2: 5, 3: 50]))
+            #expect(canary.fallbackVersion == 1, "the fallback is kept when not given")
+            #expect(canary.settings.logSampleRate == 1 && canary.settings.maxBatchRows == 16, "settings are kept")
+            #expect(canary.revision == 3)
 
-                // A canary with nothing deployed is refused before any change.
-                await #expect(throws: ExitCode(64)) {
-                    try await run(["deploy", "fraud-detector", "2", "--endpoint", "fraud", "--weight", "10"])
-                }
-                try await run(
-                    [
-                        "deploy", "fraud-detector", "1", "--endpoint", "fraud", "--log-sample-rate", "1",
-                        "--batch-rows", "16",
-                    ], json: false)
-                #expect(try await deployed()?.routes == Self.routes([1: 100]))
-                try await run([
-                    "deploy", "fraud-detector", "2", "--endpoint", "fraud", "--weight", "10", "--fallback", "1",
-                ])
-                // The alias resolves to version 3 before the split is computed.
-                try await run(
-                    ["deploy", "fraud-detector", "champion", "--endpoint", "fraud", "--weight", "50"], json: false)
-                let canary = try #require(try await deployed())
-                #expect(canary.routes == Self.routes([1: 45, 2: 5, 3: 50]))
-                #expect(canary.fallbackVersion == 1, "the fallback is kept when not given")
-                #expect(canary.settings.logSampleRate == 1 && canary.settings.maxBatchRows == 16, "settings are kept")
-                #expect(canary.revision == 3)
+            // Traffic, so stats, the prediction log and usage have something to show.
+            struct Input: Encodable, Sendable {
+                let name = "input"
+                let shape = [1, 5]
+                let datatype = "FP32"
+                let data: [Double] = [0.5, -1.2, 3.3, 0.0, 7.1]
+            }
+            struct Infer: Encodable, Sendable { let inputs = [Input()] }
+            let client = APIClient(baseURL: url, key: admin)
+            for _ in 0..<6 {
+                _ = try await client.send(
+                    .POST, "/v2/models/fraud/infer", json: Infer(),
+                    headers: [("X-Slipway-Environment", "staging"), ("X-Slipway-Team", "fraud")])
+            }
+            for arguments in [
+                ["deployments", "list"], ["deployments", "show", "fraud"], ["deployments", "stats", "fraud"],
+                ["deployments", "predictions", "fraud", "--limit", "5"],
+            ] {
+                try await run(arguments, json: false)
+                try await run(arguments)
+            }
+            var usage: [UsageRecord] = []
+            for _ in 0..<100 where usage.reduce(0, { $0 + $1.requests }) < 6 {
+                try await Task.sleep(for: .milliseconds(50))
+                usage = try await platform.deployments.usage(team: team.id, from: "0000-00-00", to: "9999-99-99")
+            }
+            #expect(usage.reduce(0) { $0 + $1.requests } == 6)
+            try await run(["usage"], json: false)
+            try await run(["usage", "--month", "2000-01"], json: false)
 
-                // Traffic, so stats, the prediction log and usage have something to show.
-                struct Input: Encodable, Sendable {
-                    let name = "input"
-                    let shape = [1, 5]
-                    let datatype = "FP32"
-                    let data: [Double] = [0.5, -1.2, 3.3, 0.0, 7.1]
-                }
-                struct Infer: Encodable, Sendable { let inputs = [Input()] }
-                let client = APIClient(baseURL: url, key: admin)
-                for _ in 0..<6 {
-                    _ = try await client.send(
-                        .POST, "/v2/models/fraud/infer", json: Infer(),
-                        headers: [("X-Slipway-Environment", "staging"), ("X-Slipway-Team", "fraud")])
-                }
-                for arguments in [
-                    ["deployments", "list"], ["deployments", "show", "fraud"], ["deployments", "stats", "fraud"],
-                    ["deployments", "predictions", "fraud", "--limit", "5"],
-                ] {
-                    try await run(arguments, json: false)
-                    try await run(arguments)
-                }
-                var usage: [UsageRecord] = []
-                for _ in 0..<100 where usage.reduce(0, { $0 + $1.requests }) < 6 {
-                    try await Task.sleep(for: .milliseconds(50))
-                    usage = try await platform.deployments.usage(team: team.id, from: "0000-00-00", to: "9999-99-99")
-                }
-                #expect(usage.reduce(0) { $0 + $1.requests } == 6)
-                try await run(["usage"], json: false)
-                try await run(["usage", "--month", "2000-01"], json: false)
-
-                // Production needs a reviewer's allowance, version by version.
-                await #expect(throws: ExitCode(ExitCodes.auth)) {
-                    try await run(["deploy", "fraud-detector", "3", "--endpoint", "fraud", "--env", "production"])
-                }
-                try await run(["versions", "allow-production", "fraud-detector", "champion"], json: false)
+            // Production needs a reviewer's allowance, version by version.
+            await #expect(throws: ExitCode(ExitCodes.auth)) {
                 try await run(["deploy", "fraud-detector", "3", "--endpoint", "fraud", "--env", "production"])
-                #expect(try await deployed(.production)?.routes == Self.routes([3: 100]))
-                #expect(try await deployed(.production)?.fallbackVersion == nil)
-                try await run(["versions", "allow-production", "fraud-detector", "3", "--revoke"])
-                let version = try await platform.registry.version(team: team.id, model: "fraud-detector", version: 3)
-                #expect(version?.productionAllowed == false)
+            }
+            try await run(["versions", "allow-production", "fraud-detector", "champion"], json: false)
+            try await run(["deploy", "fraud-detector", "3", "--endpoint", "fraud", "--env", "production"])
+            #expect(try await deployed(.production)?.routes == Self.routes([3: 100]))
+            #expect(try await deployed(.production)?.fallbackVersion == nil)
+            try await run(["versions", "allow-production", "fraud-detector", "3", "--revoke"])
+            let version = try await platform.registry.version(team: team.id, model: "fraud-detector", version: 3)
+            #expect(version?.productionAllowed == false)
 
-                try await run(["deployments", "undeploy", "fraud", "--env", "production"])
-                try await run(["undeploy", "fraud"], json: false)
-                #expect(try await deployed() == nil)
-                #expect(try await deployed(.production) == nil)
-                await #expect(throws: ExitCode(ExitCodes.notFound)) {
-                    try await run(["deployments", "show", "fraud"])
-                }
-                group.cancelAll()
+            try await run(["deployments", "undeploy", "fraud", "--env", "production"])
+            try await run(["undeploy", "fraud"], json: false)
+            #expect(try await deployed() == nil)
+            #expect(try await deployed(.production) == nil)
+            await #expect(throws: ExitCode(ExitCodes.notFound)) {
+                try await run(["deployments", "show", "fraud"])
             }
         }
     }
