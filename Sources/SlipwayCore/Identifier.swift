@@ -84,8 +84,26 @@ public enum DeploymentTag: IdentifierTag {
     public static let noun = "deployment"
 }
 
+public enum DatasetTag: IdentifierTag {
+    public static let prefix = "dst"
+    public static let noun = "dataset"
+}
+
+public enum JobTag: IdentifierTag {
+    public static let prefix = "job"
+    public static let noun = "job"
+}
+
+public enum ScheduleTag: IdentifierTag {
+    public static let prefix = "sch"
+    public static let noun = "schedule"
+}
+
 public typealias TeamID = Identifier<TeamTag>
 public typealias PrincipalID = Identifier<PrincipalTag>
 public typealias APIKeyID = Identifier<APIKeyTag>
 public typealias ModelID = Identifier<ModelTag>
 public typealias DeploymentID = Identifier<DeploymentTag>
+public typealias DatasetID = Identifier<DatasetTag>
+public typealias JobID = Identifier<JobTag>
+public typealias ScheduleID = Identifier<ScheduleTag>
