@@ -219,6 +219,7 @@ public final class ArtifactStore: Sendable {
                 """
                 SELECT a.digest FROM artifacts a
                 WHERE NOT EXISTS (SELECT 1 FROM model_versions v WHERE v.artifact_digest = a.digest)
+                AND NOT EXISTS (SELECT 1 FROM dataset_versions d WHERE d.digest = a.digest)
                 AND NOT EXISTS (SELECT 1 FROM team_artifacts t WHERE t.digest = a.digest AND t.uploaded_at > \(bind: cutoff))
                 AND a.created_at <= \(bind: cutoff)
                 """

@@ -227,6 +227,116 @@ enum Schema {
                 "CREATE INDEX prediction_log_deployment ON prediction_log (deployment_id, id)",
             ]
         },
+        // Data access and training: datasets with versioned contracts and immutable versions, grants to
+        // other teams, the persistent job queue with its logs, and retraining schedules.
+        Migration(name: "0007_data_and_training") { _ in
+            [
+                """
+                CREATE TABLE datasets (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id),
+                    name TEXT NOT NULL,
+                    description TEXT NOT NULL,
+                    latest_version BIGINT NOT NULL DEFAULT 0,
+                    contract_version BIGINT NOT NULL DEFAULT 0,
+                    freshness_seconds BIGINT,
+                    last_version_at BIGINT,
+                    stale BIGINT NOT NULL DEFAULT 0 CHECK (stale IN (0, 1)),
+                    created_at BIGINT NOT NULL,
+                    UNIQUE (team_id, name)
+                )
+                """,
+                """
+                CREATE TABLE dataset_contracts (
+                    dataset_id TEXT NOT NULL REFERENCES datasets(id),
+                    version BIGINT NOT NULL,
+                    document TEXT NOT NULL,
+                    contract TEXT NOT NULL,
+                    created_by TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    PRIMARY KEY (dataset_id, version)
+                )
+                """,
+                """
+                CREATE TABLE dataset_versions (
+                    dataset_id TEXT NOT NULL REFERENCES datasets(id),
+                    version BIGINT NOT NULL,
+                    digest TEXT NOT NULL REFERENCES artifacts(digest),
+                    size BIGINT NOT NULL,
+                    format TEXT NOT NULL CHECK (format IN ('csv', 'jsonl')),
+                    row_count BIGINT NOT NULL,
+                    columns TEXT NOT NULL,
+                    contract_version BIGINT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('valid', 'warning', 'invalid')),
+                    profile TEXT NOT NULL,
+                    report TEXT,
+                    source TEXT NOT NULL,
+                    created_by TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    PRIMARY KEY (dataset_id, version)
+                )
+                """,
+                "CREATE INDEX dataset_versions_digest ON dataset_versions (digest)",
+                """
+                CREATE TABLE dataset_grants (
+                    dataset_id TEXT NOT NULL REFERENCES datasets(id),
+                    grantee_team_id TEXT NOT NULL REFERENCES teams(id),
+                    pii BIGINT NOT NULL CHECK (pii IN (0, 1)),
+                    granted_by TEXT NOT NULL,
+                    granted_at BIGINT NOT NULL,
+                    PRIMARY KEY (dataset_id, grantee_team_id)
+                )
+                """,
+                """
+                CREATE TABLE jobs (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id),
+                    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+                    spec TEXT NOT NULL,
+                    spec_digest TEXT NOT NULL,
+                    attempts BIGINT NOT NULL,
+                    max_attempts BIGINT NOT NULL,
+                    progress TEXT NOT NULL,
+                    result TEXT,
+                    error TEXT,
+                    cancel_requested BIGINT NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
+                    schedule_id TEXT,
+                    lease_expires_at BIGINT,
+                    created_by TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    started_at BIGINT,
+                    finished_at BIGINT
+                )
+                """,
+                "CREATE INDEX jobs_queue ON jobs (status, created_at)",
+                "CREATE INDEX jobs_team ON jobs (team_id, created_at)",
+                """
+                CREATE TABLE job_logs (
+                    job_id TEXT NOT NULL REFERENCES jobs(id),
+                    sequence BIGINT NOT NULL,
+                    at BIGINT NOT NULL,
+                    message TEXT NOT NULL,
+                    PRIMARY KEY (job_id, sequence)
+                )
+                """,
+                """
+                CREATE TABLE training_schedules (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id),
+                    name TEXT NOT NULL,
+                    spec TEXT NOT NULL,
+                    dataset TEXT NOT NULL,
+                    cron TEXT,
+                    on_new_version BIGINT NOT NULL CHECK (on_new_version IN (0, 1)),
+                    enabled BIGINT NOT NULL CHECK (enabled IN (0, 1)),
+                    last_run_at BIGINT,
+                    next_run_at BIGINT,
+                    created_at BIGINT NOT NULL,
+                    UNIQUE (team_id, name)
+                )
+                """,
+            ]
+        },
     ]
 }
 

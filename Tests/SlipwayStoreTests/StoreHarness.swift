@@ -18,6 +18,8 @@ struct StoreHarness: Sendable {
     var registry: SQLModelRegistryStore { SQLModelRegistryStore(database: database) }
     var auditLog: SQLAuditLogStore { SQLAuditLogStore(database: database) }
     var deployments: SQLDeploymentStore { SQLDeploymentStore(database: database) }
+    var datasets: SQLDatasetStore { SQLDatasetStore(database: database) }
+    var jobs: SQLJobStore { SQLJobStore(database: database) }
 
     var artifactRoot: URL { directory.appendingPathComponent("artifacts", isDirectory: true) }
     func artifacts() throws -> ArtifactStore { try ArtifactStore(root: artifactRoot, database: database) }
