@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "slipway", targets: ["slipway"]),
         .library(name: "SlipwayCore", targets: ["SlipwayCore"]),
         .library(name: "SlipwayRuntime", targets: ["SlipwayRuntime"]),
+        .library(name: "SlipwayML", targets: ["SlipwayML"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -28,13 +29,14 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
     ],
     targets: [
         .target(
             name: "SlipwayCore",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
-        .target(name: "SlipwayML", dependencies: ["SlipwayCore"], exclude: mlWIP),
+        .target(name: "SlipwayML", dependencies: ["SlipwayCore"]),
         .target(
             name: "SlipwayRuntime",
             dependencies: ["SlipwayCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
@@ -74,6 +76,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .target(

@@ -177,6 +177,86 @@ enum APIRoutes {
             method: .post, path: "/mlflow/{model}/invocations", policy: .authenticated,
             summary: "MLflow scoring (dataframe_split, dataframe_records, instances, inputs)", tag: "predict",
             body: "MLflowRequest"),
+        // Data
+        APIRoute(
+            method: .post, path: "/api/v1/teams/{team}/datasets", policy: .team(.write), summary: "Create a dataset",
+            tag: "data", body: "DatasetCreate", success: 201),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/datasets", policy: .team(.read),
+            summary: "The team's datasets (with staleness)", tag: "data"),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/datasets/{dataset}", policy: .team(.read),
+            summary: "One dataset", tag: "data"),
+        APIRoute(
+            method: .put, path: "/api/v1/teams/{team}/datasets/{dataset}/contract", policy: .team(.write),
+            summary: "Add a contract version (YAML or JSON body)", tag: "data", body: "yaml:DataContract", success: 201),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/datasets/{dataset}/contract", policy: .team(.read),
+            summary: "The newest contract (?version=N for an older one)", tag: "data", query: ["version"]),
+        APIRoute(
+            method: .post, path: "/api/v1/teams/{team}/datasets/{dataset}/versions", policy: .team(.write),
+            summary: "Push a version: CSV or JSON Lines body, streamed, profiled and validated (?format=csv|jsonl)",
+            tag: "data", body: "binary", query: ["format"], success: 201),
+        APIRoute(
+            method: .post, path: "/api/v1/teams/{team}/datasets/{dataset}/validate", policy: .team(.read),
+            summary: "Validate a file against the contract without storing it (?format=)", tag: "data", body: "binary",
+            query: ["format"]),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/datasets/{dataset}/versions", policy: .team(.read),
+            summary: "The dataset's versions", tag: "data"),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/datasets/{dataset}/versions/{version}", policy: .team(.read),
+            summary: "One version (number or latest) with profile and validation report", tag: "data"),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/datasets/{dataset}/versions/{version}/rows", policy: .team(.read),
+            summary: "Rows of a version (?offset=&limit=); audited", tag: "data", query: ["offset", "limit"]),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/datasets/{dataset}/grants", policy: .team(.read),
+            summary: "Teams granted read access", tag: "data"),
+        APIRoute(
+            method: .put, path: "/api/v1/teams/{team}/datasets/{dataset}/grants/{grantee}", policy: .team(.manage),
+            summary: "Grant another team read access (pii: true unmasks PII columns)", tag: "data", body: "GrantSet"),
+        APIRoute(
+            method: .delete, path: "/api/v1/teams/{team}/datasets/{dataset}/grants/{grantee}", policy: .team(.manage),
+            summary: "Revoke a grant", tag: "data", success: 204),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/shared-datasets", policy: .team(.read),
+            summary: "Datasets other teams granted to this team", tag: "data"),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/shared-datasets/{owner}/{dataset}/versions/{version}",
+            policy: .team(.read), summary: "A granted dataset's version (PII masked without a pii grant)", tag: "data"),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/shared-datasets/{owner}/{dataset}/versions/{version}/rows",
+            policy: .team(.read), summary: "Rows of a granted dataset (PII masked without a pii grant); audited",
+            tag: "data", query: ["offset", "limit"]),
+        // Training
+        APIRoute(
+            method: .post, path: "/api/v1/teams/{team}/jobs", policy: .team(.write),
+            summary: "Submit a training job (YAML or JSON spec)", tag: "training", body: "yaml:TrainingSpec",
+            success: 201),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/jobs", policy: .team(.read),
+            summary: "The team's jobs, newest first (?status=&limit=)", tag: "training", query: ["status", "limit"]),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/jobs/{job}", policy: .team(.read),
+            summary: "One job with progress and result", tag: "training"),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/jobs/{job}/logs", policy: .team(.read),
+            summary: "Log lines after ?after=SEQUENCE, with status and progress (poll to follow)", tag: "training",
+            query: ["after", "limit"]),
+        APIRoute(
+            method: .post, path: "/api/v1/teams/{team}/jobs/{job}/cancel", policy: .team(.write),
+            summary: "Cancel a queued or running job", tag: "training"),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/schedules", policy: .team(.read),
+            summary: "Retraining schedules", tag: "training"),
+        APIRoute(
+            method: .put, path: "/api/v1/teams/{team}/schedules/{schedule}", policy: .team(.write),
+            summary: "Create or replace a retraining schedule (cron and/or on new dataset version)", tag: "training",
+            body: "yaml:ScheduleSpec"),
+        APIRoute(
+            method: .delete, path: "/api/v1/teams/{team}/schedules/{schedule}", policy: .team(.write),
+            summary: "Delete a schedule", tag: "training", success: 204),
         // Audit
         APIRoute(
             method: .get, path: "/api/v1/audit", policy: .team(.readAudit),

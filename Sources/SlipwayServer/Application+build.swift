@@ -15,6 +15,8 @@ public struct SlipwayPlatform: Sendable {
     public let audit: any AuditLogStore
     public let artifacts: ArtifactStore
     public let deployments: any DeploymentStore
+    public let datasets: any DatasetStore
+    public let jobs: any JobStore
     public let metrics: PrometheusCollectorRegistry
     public let now: @Sendable () -> Date
     /// The live deployments and the prediction path.
@@ -45,10 +47,17 @@ public struct SlipwayPlatform: Sendable {
             stats: LatencyStats(), logBuffer: PredictionLogBuffer(), now: now)
         return SlipwayPlatform(
             database: database, identity: identity, registry: registry, audit: SQLAuditLogStore(database: database),
-            artifacts: artifacts, deployments: SQLDeploymentStore(database: database), metrics: metrics, now: now,
+            artifacts: artifacts, deployments: SQLDeploymentStore(database: database),
+            datasets: SQLDatasetStore(database: database), jobs: SQLJobStore(database: database), metrics: metrics, now: now,
             serving: serving, predictions: predictions,
             pricing: try Pricing(
                 freeRowsPerMonth: configuration.freeRowsPerMonth, centsPerMillionRows: configuration.centsPerMillionRows))
+    }
+
+    func datasetService(_ configuration: ServerConfiguration) -> DatasetService {
+        DatasetService(
+            datasets: datasets, jobs: jobs, artifacts: artifacts, maxBytes: configuration.maxDatasetBytes,
+            logger: Logger(label: "slipway.data"))
     }
 
     /// Installs the first platform admin if there is none. Returns the new token to print once, or nil.
@@ -92,6 +101,13 @@ public func buildRouter(platform: SlipwayPlatform, configuration: ServerConfigur
         maxJSONBytes: configuration.maxJSONBytes, maxArtifactBytes: configuration.maxArtifactBytes
     ).register(on: router)
     AuditController(audit: platform.audit).register(on: router)
+    DatasetController(
+        service: platform.datasetService(configuration), identity: platform.identity, now: platform.now,
+        maxJSONBytes: configuration.maxJSONBytes
+    ).register(on: router)
+    JobController(
+        jobs: platform.jobs, datasets: platform.datasets, now: platform.now, maxJSONBytes: configuration.maxJSONBytes
+    ).register(on: router)
     DeploymentController(
         deployments: platform.deployments, registry: platform.registry, identity: platform.identity,
         serving: platform.serving,
@@ -129,10 +145,20 @@ public func buildApplication(
     let metering = MeteringService(
         store: platform.deployments, service: platform.predictions, interval: configuration.meteringInterval,
         logRetention: configuration.predictionLogRetention, now: platform.now, logger: logger)
+    let training = TrainingService(
+        runner: TrainingRunner(
+            jobs: platform.jobs, datasets: platform.datasets, artifacts: platform.artifacts, registry: platform.registry,
+            heartbeat: configuration.jobHeartbeat, logger: logger, now: platform.now),
+        jobs: platform.jobs, workers: configuration.trainingWorkers, lease: configuration.jobLease,
+        pollInterval: configuration.jobPollInterval, logger: logger, now: platform.now)
+    let freshness = FreshnessService(
+        datasets: platform.datasets, interval: configuration.freshnessInterval, logger: logger, now: platform.now)
+    let schedules = ScheduleService(
+        jobs: platform.jobs, interval: configuration.scheduleInterval, logger: logger, now: platform.now)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "slipway"),
-        services: [gc, sync, metering],
+        services: [gc, sync, metering, training, freshness, schedules],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
 }

@@ -25,6 +25,14 @@ enum OpenAPIDocument {
                         "required": true,
                         "content": ["application/octet-stream": ["schema": ["type": "string", "format": "binary"]]],
                     ]
+                    : body.hasPrefix("yaml:")
+                    ? [
+                        "required": true,
+                        "content": [
+                            "application/yaml": ["schema": ["type": "string"]],
+                            "application/json": ["schema": ["$ref": "#/components/schemas/\(body.dropFirst(5))"]],
+                        ],
+                    ]
                     : [
                         "required": true,
                         "content": ["application/json": ["schema": ["$ref": "#/components/schemas/\(body)"]]],
@@ -73,6 +81,7 @@ enum OpenAPIDocument {
     static func pathSchema(_ name: String, in path: String) -> [String: Any] {
         switch name {
         case "key" where path.hasPrefix("/api/v1/keys"): ["type": "string", "pattern": "^key_[0-9a-f]{32}$"]
+        case "job": ["type": "string", "pattern": "^job_[0-9a-f]{32}$"]
         case "version": ["type": "string", "pattern": namePattern, "description": "a version number or an alias"]
         default: ["type": "string", "pattern": namePattern]
         }
@@ -154,6 +163,40 @@ enum OpenAPIDocument {
                         "type": "object", "required": ["code", "message"],
                         "properties": ["code": ["type": "string"], "message": ["type": "string"]],
                     ]
+                ],
+            ],
+            "DatasetCreate": [
+                "type": "object", "required": ["name"],
+                "properties": ["name": name, "description": ["type": "string", "maxLength": 4096]],
+            ],
+            "GrantSet": ["type": "object", "properties": ["pii": ["type": "boolean"]]],
+            "DataContract": [
+                "type": "object", "description": "see docs/data.md",
+                "properties": [
+                    "columns": ["type": "array", "items": ["type": "object"]], "rows": ["type": "object"],
+                    "freshness": ["type": "string"], "unknown_columns": ["type": "string", "enum": ["allow", "reject"]],
+                    "warn": ["type": "array", "items": ["type": "string"]],
+                ],
+            ],
+            "TrainingSpec": [
+                "type": "object", "required": ["model", "dataset", "task", "algorithm"], "description": "see docs/training.md",
+                "properties": [
+                    "model": name, "dataset": name, "dataset_version": ["type": "integer", "minimum": 1],
+                    "label": ["type": "string"], "features": ["type": "array", "items": ["type": "string"]],
+                    "exclude": ["type": "array", "items": ["type": "string"]],
+                    "task": ["type": "string", "enum": ["binary", "multiclass", "regression", "ranking"]],
+                    "algorithm": ["type": "string", "enum": ["logistic_regression", "linear_regression", "gbdt", "als"]],
+                    "hyperparameters": ["type": "object", "additionalProperties": ["type": "number"]],
+                    "validation": ["type": "object"], "seed": ["type": "integer", "minimum": 0],
+                    "sensitive_attributes": ["type": "array", "items": ["type": "string"]],
+                    "interactions": ["type": "object"], "description": ["type": "string"],
+                ],
+            ],
+            "ScheduleSpec": [
+                "type": "object", "required": ["spec"], "description": "see docs/training.md",
+                "properties": [
+                    "spec": ["$ref": "#/components/schemas/TrainingSpec"], "cron": ["type": "string"],
+                    "on_new_version": ["type": "boolean"],
                 ],
             ],
             "TeamCreate": [

@@ -39,6 +39,22 @@ public struct ServerConfiguration: Sendable {
     /// Sampled predictions kept per deployment, and for how long.
     public var predictionLogRetention: (keepPerDeployment: Int, maxAge: TimeInterval) = (10_000, 30 * 86_400)
 
+
+    // Data and training
+    /// Largest accepted dataset upload.
+    public var maxDatasetBytes: Int64 = 8 * 1024 * 1024 * 1024
+    /// Training jobs run at once on this server (each on its own thread).
+    public var trainingWorkers: Int = 1
+    /// A running job's lease: if its server stops renewing it for this long, the job is queued again.
+    public var jobLease: Duration = .seconds(30)
+    /// How often a running job renews its lease and publishes progress.
+    public var jobHeartbeat: Duration = .seconds(2)
+    /// How often idle workers look for queued jobs.
+    public var jobPollInterval: Duration = .seconds(1)
+    /// How often freshness SLAs and cron schedules are checked.
+    public var freshnessInterval: Duration = .seconds(60)
+    public var scheduleInterval: Duration = .seconds(30)
+
     public init(home: URL, database: DatabaseLocation? = nil) {
         self.home = home
         self.database = database ?? .sqlite(path: home.appendingPathComponent("slipway.sqlite").path)

@@ -181,7 +181,18 @@ final class SQLiteBackend: SQLBackend {
 
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         let database = connection.sql(queryLogLevel: .trace)
-        return try await lock.withLock {
+        let lock = self.lock
+        // Shielded from the caller's cancellation: a COMMIT or ROLLBACK cut short would leave the one
+        // connection inside a transaction, and every later BEGIN would fail.
+        return try await Task {
+            try await Self.transaction(database, lock: lock, body)
+        }.value
+    }
+
+    private static func transaction<R: Sendable>(
+        _ database: any SQLDatabase, lock: AsyncLock, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R
+    ) async throws -> R {
+        try await lock.withLock {
             try await database.raw("BEGIN IMMEDIATE").run()
             do {
                 let result = try await body(database)

@@ -36,6 +36,12 @@ public struct DatasetVersionDetail: Sendable, Equatable {
     public let version: DatasetVersion
     public let profile: DatasetProfile
     public let report: ValidationReport?
+
+    public init(version: DatasetVersion, profile: DatasetProfile, report: ValidationReport?) {
+        self.version = version
+        self.profile = profile
+        self.report = report
+    }
 }
 
 /// Datasets, their contracts, immutable versions and grants. Every operation is scoped by the owning
@@ -98,7 +104,8 @@ public struct SQLDatasetStore: DatasetStore {
         String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    static func notFound(_ name: String) -> SlipwayError {
+    /// The 404 for a dataset name.
+    public static func notFound(_ name: String) -> SlipwayError {
         .notFound("dataset '\(name)' was not found", code: "dataset_not_found")
     }
 

@@ -22,6 +22,8 @@ public protocol JobStore: Sendable {
     func heartbeat(id: JobID, progress: JobProgress, leaseUntil: Date) async throws -> Bool
     /// Ends a running job.
     func finish(id: JobID, status: JobStatus, result: JobResult?, error: String?, at now: Date) async throws
+    /// Puts a running job back in the queue without counting the attempt (its server is shutting down).
+    func requeue(id: JobID, reason: String, at now: Date) async throws
     /// Cancels a queued job at once, or asks the worker of a running one to stop.
     func requestCancel(team: TeamID, id: JobID, audit: AuditContext, at now: Date) async throws -> Job
     /// Re-queues (or fails, when out of attempts) running jobs whose lease has expired.
@@ -56,7 +58,8 @@ public struct SQLJobStore: JobStore {
         schedule_id, created_by, created_at, started_at, finished_at
         """
 
-    static func notFound(_ id: JobID) -> SlipwayError {
+    /// The 404 for a job.
+    public static func notFound(_ id: JobID) -> SlipwayError {
         .notFound("job \(id) was not found", code: "job_not_found")
     }
 
@@ -179,6 +182,19 @@ public struct SQLJobStore: JobStore {
             try await AuditWriter.append(
                 db, context: .system("job-worker"), team: TeamID(trusted: try row.decode(column: "team_id", as: String.self)),
                 action: "job.finish", target: "job:\(id)", detail: detail, at: now)
+        }
+    }
+
+    public func requeue(id: JobID, reason: String, at now: Date) async throws {
+        try await database.transaction { db in
+            let rows = try await db.raw(
+                """
+                UPDATE jobs SET status = 'queued', attempts = attempts - 1, lease_expires_at = NULL
+                WHERE id = \(bind: id.rawValue) AND status = 'running'
+                RETURNING id
+                """
+            ).all()
+            if !rows.isEmpty { try await Self.appendLog(db, id: id, [reason], at: now) }
         }
     }
 

@@ -130,7 +130,8 @@ public struct DataContract: Sendable, Equatable, Codable {
             }
             if let min = column.min, let max = column.max, min > max {
                 throw .badRequest(
-                    "column '\(column.name)': min \(min) is greater than max \(max)", code: "invalid_contract")
+                    "column '\(column.name)': min \(Self.format(min)) is greater than max \(Self.format(max))",
+                    code: "invalid_contract")
             }
             if (column.min != nil || column.max != nil), let type = column.type,
                 ![.integer, .number].contains(type)
@@ -167,6 +168,11 @@ public struct DataContract: Sendable, Equatable, Codable {
                 "unknown dataset rule '\(name)' in warn; use rows or columns", code: "invalid_contract")
         }
         if let freshness { _ = try Self.parseDuration(freshness) }
+    }
+
+    /// `5` for 5.0, `0.5` for 0.5: numbers as people write them in contracts.
+    public static func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }
 
     /// Parses `90s`, `30m`, `1h`, `2d` into seconds (at least 60 s, at most 366 days).

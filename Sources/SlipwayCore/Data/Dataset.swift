@@ -173,6 +173,13 @@ public struct ColumnProfile: Sendable, Equatable, Codable {
         self.pii = pii
     }
 
+    enum CodingKeys: String, CodingKey {
+        case name, type, count, nulls, distinct, min, max, mean, quantiles, histogram, pii
+        case distinctIsApproximate = "distinct_is_approximate"
+        case standardDeviation = "standard_deviation"
+        case topValues = "top_values"
+    }
+
     public struct HistogramBin: Sendable, Equatable, Codable {
         public var lower: Double
         public var upper: Double
@@ -207,6 +214,11 @@ public struct DatasetProfile: Sendable, Equatable, Codable {
     public init(rowCount: Int, columns: [ColumnProfile]) {
         self.rowCount = rowCount
         self.columns = columns
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case columns
+        case rowCount = "row_count"
     }
 }
 

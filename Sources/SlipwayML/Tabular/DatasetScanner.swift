@@ -312,8 +312,8 @@ struct ColumnChecks {
         if let type = column.type { rules.append((.type, "values of type \(type.rawValue)")) }
         if column.nullable == false { rules.append((.nullable, "no null values")) }
         if column.min != nil || column.max != nil {
-            let low = column.min.map { "\($0)" } ?? "-∞"
-            let high = column.max.map { "\($0)" } ?? "∞"
+            let low = column.min.map(DataContract.format) ?? "-∞"
+            let high = column.max.map(DataContract.format) ?? "∞"
             rules.append((.range, "between \(low) and \(high)"))
         }
         if let allowed = column.allowed {

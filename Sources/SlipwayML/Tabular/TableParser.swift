@@ -7,10 +7,11 @@ import SlipwayCore
 public protocol TableParser: Sendable {
     /// The column names, once the first row has been read.
     var columns: [String]? { get }
-    /// Feeds the next chunk; `row` is called for every complete data row, with its 1-based number.
-    mutating func consume(_ bytes: some Collection<UInt8>, row: (Int, [String?]) throws -> Void) throws
+    /// Feeds the next chunk; `row` is called for every complete data row with its 1-based number, its
+    /// fields and the columns.
+    mutating func consume(_ bytes: some Collection<UInt8>, row: (Int, [String?], [String]) throws -> Void) throws
     /// Ends the input; delivers a last row that had no final newline.
-    mutating func finish(row: (Int, [String?]) throws -> Void) throws
+    mutating func finish(row: (Int, [String?], [String]) throws -> Void) throws
 }
 
 /// Limits that keep a hostile file from exhausting memory.
@@ -46,7 +47,7 @@ public struct CSVParser: TableParser {
 
     public init() {}
 
-    public mutating func consume(_ bytes: some Collection<UInt8>, row: (Int, [String?]) throws -> Void) throws {
+    public mutating func consume(_ bytes: some Collection<UInt8>, row: (Int, [String?], [String]) throws -> Void) throws {
         for byte in bytes {
             lineBytes += 1
             if lineBytes > TableLimits.maximumLineBytes {
@@ -94,7 +95,7 @@ public struct CSVParser: TableParser {
         }
     }
 
-    public mutating func finish(row: (Int, [String?]) throws -> Void) throws {
+    public mutating func finish(row: (Int, [String?], [String]) throws -> Void) throws {
         if inQuotes && !quoteSeen { throw Self.error(line, "the file ends inside a quoted field") }
         inQuotes = false
         quoteSeen = false
@@ -120,7 +121,7 @@ public struct CSVParser: TableParser {
         fieldWasQuoted = false
     }
 
-    private mutating func endRow(_ row: (Int, [String?]) throws -> Void) throws {
+    private mutating func endRow(_ row: (Int, [String?], [String]) throws -> Void) throws {
         endField()
         defer { fields.removeAll(keepingCapacity: true) }
         guard let columns else {
@@ -142,7 +143,7 @@ public struct CSVParser: TableParser {
             throw Self.error(line, "\(fields.count) fields, but the header has \(columns.count)")
         }
         rowNumber += 1
-        try row(rowNumber, fields)
+        try row(rowNumber, fields, columns)
     }
 
     static func error(_ line: Int, _ message: String) -> SlipwayError {
@@ -161,7 +162,7 @@ public struct JSONLinesParser: TableParser {
 
     public init() {}
 
-    public mutating func consume(_ bytes: some Collection<UInt8>, row: (Int, [String?]) throws -> Void) throws {
+    public mutating func consume(_ bytes: some Collection<UInt8>, row: (Int, [String?], [String]) throws -> Void) throws {
         for byte in bytes {
             if byte == UInt8(ascii: "\n") {
                 try endLine(row)
@@ -174,12 +175,12 @@ public struct JSONLinesParser: TableParser {
         }
     }
 
-    public mutating func finish(row: (Int, [String?]) throws -> Void) throws {
+    public mutating func finish(row: (Int, [String?], [String]) throws -> Void) throws {
         if !buffer.isEmpty { try endLine(row) }
         if columns == nil { throw SlipwayError.badRequest("the file has no JSON objects", code: "invalid_data") }
     }
 
-    private mutating func endLine(_ row: (Int, [String?]) throws -> Void) throws {
+    private mutating func endLine(_ row: (Int, [String?], [String]) throws -> Void) throws {
         line += 1
         defer { buffer.removeAll(keepingCapacity: true) }
         if buffer.last == UInt8(ascii: "\r") { buffer.removeLast() }
@@ -203,7 +204,7 @@ public struct JSONLinesParser: TableParser {
             values[position] = value
         }
         rowNumber += 1
-        try row(rowNumber, values)
+        try row(rowNumber, values, columns!)
     }
 
     static func error(_ line: Int, _ message: String) -> SlipwayError {

@@ -13,13 +13,13 @@ struct TableParserTests {
         var start = 0
         while start < bytes.count {
             let end = min(bytes.count, start + chunk)
-            try parser.consume(bytes[start..<end]) { number, fields in
+            try parser.consume(bytes[start..<end]) { number, fields, _ in
                 #expect(number == rows.count + 1)
                 rows.append(fields)
             }
             start = end
         }
-        try parser.finish { _, fields in rows.append(fields) }
+        try parser.finish { _, fields, _ in rows.append(fields) }
         return (parser.columns ?? [], rows)
     }
 
