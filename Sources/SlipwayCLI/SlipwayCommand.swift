@@ -14,7 +14,7 @@ public struct SlipwayCommand: AsyncParsableCommand {
         subcommands: [
             Serve.self, Login.self, WhoAmI.self, Teams.self, Members.self, Users.self, ServiceAccounts.self,
             Keys.self, Models.self, Versions.self, Aliases.self, Deploy.self, Deployments.self, Undeploy.self,
-            Usage.self, Audit.self, Predict.self,
+            Usage.self, Datasets.self, Contracts.self, Train.self, Jobs.self, Schedules.self, Audit.self, Predict.self,
         ]
     )
 
