@@ -198,6 +198,13 @@ enum APIRoutes {
             summary: "Push a version: CSV or JSON Lines body, streamed, profiled and validated (?format=csv|jsonl)",
             tag: "data", body: "binary", query: ["format"], success: 201),
         APIRoute(
+            method: .post, path: "/api/v1/teams/{team}/datasets/{dataset}/snapshots", policy: .team(.write),
+            summary: "Snapshot a read-only SQL query on an operator-configured data source as the next version",
+            tag: "data", body: "SnapshotCreate", success: 201),
+        APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/data-sources", policy: .team(.read),
+            summary: "Data sources the team may snapshot from (names only, never credentials)", tag: "data"),
+        APIRoute(
             method: .post, path: "/api/v1/teams/{team}/datasets/{dataset}/validate", policy: .team(.read),
             summary: "Validate a file against the contract without storing it (?format=)", tag: "data", body: "binary",
             query: ["format"]),

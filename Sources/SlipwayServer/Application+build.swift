@@ -57,7 +57,8 @@ public struct SlipwayPlatform: Sendable {
     func datasetService(_ configuration: ServerConfiguration) -> DatasetService {
         DatasetService(
             datasets: datasets, jobs: jobs, artifacts: artifacts, maxBytes: configuration.maxDatasetBytes,
-            logger: Logger(label: "slipway.data"))
+            logger: Logger(label: "slipway.data"), sources: configuration.dataSources,
+            snapshotMaxRows: configuration.snapshotMaxRows, snapshotTimeoutSeconds: configuration.snapshotTimeoutSeconds)
     }
 
     /// Installs the first platform admin if there is none. Returns the new token to print once, or nil.

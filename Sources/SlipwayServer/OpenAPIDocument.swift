@@ -170,6 +170,10 @@ enum OpenAPIDocument {
                 "properties": ["name": name, "description": ["type": "string", "maxLength": 4096]],
             ],
             "GrantSet": ["type": "object", "properties": ["pii": ["type": "boolean"]]],
+            "SnapshotCreate": [
+                "type": "object", "required": ["source", "query"],
+                "properties": ["source": name, "query": ["type": "string", "maxLength": 65536]],
+            ],
             "DataContract": [
                 "type": "object", "description": "see docs/data.md",
                 "properties": [

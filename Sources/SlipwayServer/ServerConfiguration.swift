@@ -43,6 +43,11 @@ public struct ServerConfiguration: Sendable {
     // Data and training
     /// Largest accepted dataset upload.
     public var maxDatasetBytes: Int64 = 8 * 1024 * 1024 * 1024
+    /// Databases teams may snapshot into datasets (`--data-source NAME[@TEAM,…]=URL`).
+    public var dataSources: [DataSource] = []
+    /// Most rows and seconds a snapshot query may take.
+    public var snapshotMaxRows: Int = 50_000_000
+    public var snapshotTimeoutSeconds: Int = 600
     /// Training jobs run at once on this server (each on its own thread).
     public var trainingWorkers: Int = 1
     /// A running job's lease: if its server stops renewing it for this long, the job is queued again.

@@ -371,3 +371,47 @@ struct DataAndTrainingAPITests {
         }
     }
 }
+
+@Suite("SQL snapshots through the API")
+struct SnapshotAPITests {
+    @Test("a team snapshots a query on a configured source into a validated version; other teams cannot use it")
+    func snapshot() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-crm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("crm.db").path
+        let crm = try await SlipwayDatabase.open(.sqlite(path: path), logger: Logger(label: "test"))
+        try await crm.withRunning {
+            try await crm.transaction { db in
+                try await db.raw("CREATE TABLE customers (id INTEGER, x1 REAL, y INTEGER)").run()
+                for id in 0..<30 {
+                    try await db.raw("INSERT INTO customers VALUES (\(bind: id), \(bind: Double(id) / 30), \(bind: id % 2))").run()
+                }
+            }
+        }
+        try await TestServer.with(configure: { $0.dataSources = [try! DataSource(parsing: "crm@fraud=sqlite://\(path)")] }) {
+            server, client in
+            let fixture = try await Fixture.make(server, client)
+            let other = try await Fixture.make(server, client, team: "growth", user: "bob")
+            let key = fixture.aliceKey
+            #expect(try await client.call(.post, "/api/v1/teams/fraud/datasets", key: key, json: ["name": "customers"]).status == .created)
+            let sources = try await client.call(.get, "/api/v1/teams/fraud/data-sources", key: key)
+            #expect(sources.items.map { $0["name"] as? String } == ["crm"])
+            let snapshot = try await client.call(
+                .post, "/api/v1/teams/fraud/datasets/customers/snapshots", key: key,
+                json: ["source": "crm", "query": "SELECT id, x1, y FROM customers WHERE id < 20"])
+            #expect(snapshot.status == .created, "\(snapshot.errorMessage)")
+            #expect(snapshot["row_count"] as? Int == 20 && snapshot["source"] as? String == "sql:crm")
+            #expect(snapshot["format"] as? String == "jsonl" && snapshot["columns"] as? [String] == ["id", "x1", "y"])
+            let broken = try await client.call(
+                .post, "/api/v1/teams/fraud/datasets/customers/snapshots", key: key,
+                json: ["source": "crm", "query": "SELECT nope FROM customers"])
+            #expect(broken.status == .unprocessableContent && broken.errorCode == "query_failed")
+            #expect(try await client.call(.post, "/api/v1/teams/growth/datasets", key: other.aliceKey, json: ["name": "c"]).status == .created)
+            let refused = try await client.call(
+                .post, "/api/v1/teams/growth/datasets/c/snapshots", key: other.aliceKey,
+                json: ["source": "crm", "query": "SELECT 1"])
+            #expect(refused.status == .notFound && refused.errorCode == "data_source_not_found")
+        }
+    }
+}

@@ -68,7 +68,7 @@ struct Datasets: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Versioned datasets: push, validate, profile, grant.",
         subcommands: [
-            Create.self, Push.self, Validate.self, List.self, Show.self, Versions.self, Rows.self, Grant.self,
+            Create.self, Push.self, Pull.self, Sources.self, Validate.self, List.self, Show.self, Versions.self, Rows.self, Grant.self,
             Revoke.self, Grants.self, Shared.self,
         ])
 
@@ -142,6 +142,68 @@ struct Datasets: AsyncParsableCommand {
                         message: "the version breaks its contract: it is stored but cannot be used for training",
                         exitCode: ExitCodes.refused)
                 }
+            }
+        }
+    }
+
+    struct Pull: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Snapshot a read-only SQL query on a server-configured data source as the next version.",
+            discussion: """
+                The server runs the query in a read-only transaction on a database its operator configured \
+                (slipway serve --data-source), stores the result as JSON Lines, then validates and profiles it \
+                like an upload. Credentials never leave the server. Exits 1 when the version breaks its contract.
+                """)
+        @OptionGroup var options: ClientOptions
+        @Option(name: .shortAndLong, help: "Team.") var team: String?
+        @Argument(help: "Dataset name.") var name: String
+        @Option(help: "Data source name (see 'slipway datasets sources').") var source: String
+        @Option(help: "SQL query (one SELECT statement).") var query: String
+        @Flag(help: "Create the dataset if it does not exist.") var create = false
+
+        func run() async throws {
+            try await reporting {
+                let client = try options.client()
+                if create {
+                    struct Body: Encodable, Sendable { let name: String }
+                    do {
+                        _ = try await client.send(.POST, try datasetPath(options, team), json: Body(name: name))
+                    } catch let failure as CLIFailure where failure.exitCode == ExitCodes.conflict {}
+                }
+                struct Body: Encodable, Sendable {
+                    let source: String
+                    let query: String
+                }
+                let data = try await client.send(
+                    .POST, try datasetPath(options, team, name) + "/snapshots", json: Body(source: source, query: query))
+                let object = Output.object(data)
+                if options.output == .json {
+                    Output.print(json: data)
+                } else {
+                    print(
+                        "\(name) version \(Output.cell(object["version"])) from \(source): \(Output.cell(object["row_count"])) rows, "
+                            + "status \(Output.cell(object["status"]))")
+                    for line in ValidationText.lines(object["validation"] as? [String: Any]) { print(line) }
+                }
+                if object["status"] as? String == "invalid" {
+                    throw CLIFailure(
+                        message: "the version breaks its contract: it is stored but cannot be used for training",
+                        exitCode: ExitCodes.refused)
+                }
+            }
+        }
+    }
+
+    struct Sources: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Data sources the team may pull from.")
+        @OptionGroup var options: ClientOptions
+        @Option(name: .shortAndLong, help: "Team.") var team: String?
+
+        func run() async throws {
+            try await reporting {
+                let data = try await options.client().send(
+                    .GET, "/api/v1/teams/\(try options.team(team).pathSegment)/data-sources")
+                Output.render(data, options.output, columns: [("NAME", "name"), ("KIND", "kind")])
             }
         }
     }

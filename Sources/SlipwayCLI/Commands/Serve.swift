@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import Metrics
 import Prometheus
+import SlipwayCore
 import SlipwayServer
 import SlipwayStore
 
@@ -33,6 +34,12 @@ struct Serve: AsyncParsableCommand {
     var monthlyRowQuota: Int64?
     @Option(help: "Rows free per team and month before charging.") var freeRows: Int64 = 100_000
     @Option(help: "Price per million rows beyond the free tier, in cents.") var centsPerMillion: Int64 = 1_000
+    @Option(
+        help: ArgumentHelp(
+            "A database teams may snapshot into datasets: NAME[@TEAM,TEAM]=postgres://… or NAME=sqlite:///path (repeatable; also $SLIPWAY_DATA_SOURCES, space-separated).",
+            valueName: "source"))
+    var dataSource: [String] = []
+    @Option(help: "Training jobs run at once on this server.") var trainingWorkers: Int = 1
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -54,6 +61,17 @@ struct Serve: AsyncParsableCommand {
         settings.monthlyRowQuota = monthlyRowQuota
         settings.freeRowsPerMonth = freeRows
         settings.centsPerMillionRows = centsPerMillion
+        let sourceSpecs = dataSource + (environment["SLIPWAY_DATA_SOURCES"]?.split(separator: " ").map(String.init) ?? [])
+        do {
+            settings.dataSources = try sourceSpecs.map { try DataSource(parsing: $0) }
+        } catch let error as SlipwayError {
+            throw ValidationError("--data-source: \(error.message)")
+        }
+        guard Set(settings.dataSources.map(\.name)).count == settings.dataSources.count else {
+            throw ValidationError("--data-source names must be unique")
+        }
+        guard (1...64).contains(trainingWorkers) else { throw ValidationError("--training-workers must be 1 to 64") }
+        settings.trainingWorkers = trainingWorkers
         let configuration = settings
 
         let level = Logger.Level(rawValue: logLevel) ?? .info

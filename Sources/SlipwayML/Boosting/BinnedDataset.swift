@@ -67,14 +67,13 @@ struct FeatureBinMapper: Sendable, Equatable {
             let boundCount = upperBounds.count
             for index in 0..<count {
                 let x = input[index * inputStride]
-                // Branch-free lower bound (the first bound >= x; the last is +infinity): the comparisons are
-                // unpredictable, and a conditional move beats a mispredicted branch.
+                // Lower bound: the first bound >= x (the last is +infinity, so there is one for any non-NaN x).
                 var base = 0
                 var length = boundCount
                 while length > 1 {
-                    let half = length >> 1
-                    base = bounds[base + half - 1] < x ? base + half : base
-                    length -= half
+                    let half = length &>> 1
+                    if bounds[base &+ half &- 1] < x { base &+= half }
+                    length &-= half
                 }
                 let bin = x.isNaN ? 0 : base + 1
                 output[index * outputStride] = UInt8(truncatingIfNeeded: bin)

@@ -20,7 +20,8 @@ public struct GradientBoostingConfiguration: Sendable, Codable, Equatable {
     public var learningRate: Double
     /// The most leaves per tree; trees grow best-first (leaf-wise) until they have this many.
     public var maxLeaves: Int
-    /// The deepest a leaf may be (the root has depth 0); nil for no limit.
+    /// The deepest a leaf may be (the root has depth 0); nil, or as in LightGBM any value <= 0 (e.g. -1), for
+    /// no limit.
     public var maxDepth: Int?
     /// The fewest training rows a leaf may hold (estimated from the hessian while searching splits, as LightGBM does).
     public var minDataInLeaf: Int
@@ -65,6 +66,9 @@ public struct GradientBoostingConfiguration: Sendable, Codable, Equatable {
         self.threads = threads
     }
 
+    /// The depth limit, nil when there is none.
+    var depthLimit: Int? { maxDepth.flatMap { $0 > 0 ? $0 : nil } }
+
     /// The number of model outputs, and so of trees per boosting round.
     var outputCount: Int { task == .multiclass ? classCount : 1 }
 
@@ -82,9 +86,6 @@ public struct GradientBoostingConfiguration: Sendable, Codable, Equatable {
         try require(
             learningRate.isFinite && learningRate > 0, "learningRate must be a positive number, got \(learningRate)")
         try require(maxLeaves >= 2, "maxLeaves must be at least 2, got \(maxLeaves)")
-        if let maxDepth {
-            try require(maxDepth >= 1, "maxDepth must be at least 1 (or omitted for no limit), got \(maxDepth)")
-        }
         try require(minDataInLeaf >= 1, "minDataInLeaf must be at least 1, got \(minDataInLeaf)")
         try require(
             minSumHessianInLeaf.isFinite && minSumHessianInLeaf >= 0,

@@ -56,7 +56,9 @@ public struct GradientBoostingTrainer: Sendable {
     private func checkData(_ matrix: FeatureMatrix, _ labels: [Double], role: String) throws(SlipwayError) {
         func fail(_ message: String) -> SlipwayError { .badRequest(message, code: "invalid_training_data") }
         guard matrix.rowCount > 0, matrix.columnCount > 0 else {
-            throw fail("\(role) data is empty (\(matrix.rowCount) rows, \(matrix.columnCount) features): pass at least one row and one feature")
+            throw fail(
+                "\(role) data is empty (\(matrix.rowCount) rows, \(matrix.columnCount) features): pass at least one row and one feature"
+            )
         }
         guard labels.count == matrix.rowCount else {
             throw fail("\(role) data has \(matrix.rowCount) rows but \(labels.count) labels: pass one label per row")
@@ -70,7 +72,8 @@ public struct GradientBoostingTrainer: Sendable {
         switch configuration.task {
         case .binary:
             if let row = labels.firstIndex(where: { $0 != 0 && $0 != 1 }) {
-                throw fail("binary labels must be 0 or 1, but \(role) row \(row) has \(labels[row]): map the classes to 0/1")
+                throw fail(
+                    "binary labels must be 0 or 1, but \(role) row \(row) has \(labels[row]): map the classes to 0/1")
             }
             if role == "training", !labels.contains(0) || !labels.contains(1) {
                 throw fail("training labels are all \(Int(labels[0])): binary training needs examples of both 0 and 1")
@@ -155,7 +158,8 @@ private final class BoostingRun {
                     let outputScores = scores.baseAddress! + output * rows
                     if bagged {
                         // Out-of-bag rows are in no leaf range, so route every row through the tree.
-                        addLeafValues(grown.binned, bins: data.rowMajor, rowStride: data.rowStride, rows: rows, to: outputScores)
+                        addLeafValues(
+                            grown.binned, bins: data.rowMajor, rowStride: data.rowStride, rows: rows, to: outputScores)
                     } else {
                         learner.addLeafValues(of: grown, to: outputScores)
                     }
@@ -164,7 +168,8 @@ private final class BoostingRun {
                     validationBins.withUnsafeBufferPointer { bins in
                         validationScores.withUnsafeMutableBufferPointer { scores in
                             addLeafValues(
-                                grown.binned, bins: bins.baseAddress!, rowStride: data.featureCount, rows: validationRows,
+                                grown.binned, bins: bins.baseAddress!, rowStride: data.featureCount,
+                                rows: validationRows,
                                 to: scores.baseAddress! + output * validationRows)
                         }
                     }

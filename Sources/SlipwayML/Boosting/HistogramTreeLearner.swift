@@ -241,12 +241,14 @@ final class HistogramTreeLearner {
     private func histogram(slot: Int) -> UnsafeMutablePointer<Int64> { histograms + slot * histogramStride }
 
     private func isSplittable(_ leaf: GrowingLeaf) -> Bool {
-        if let maxDepth = configuration.maxDepth, leaf.depth >= maxDepth { return false }
+        if let maxDepth = configuration.depthLimit, leaf.depth >= maxDepth { return false }
         return leaf.count >= 2 * configuration.minDataInLeaf
     }
 
     /// Sums the gradients of rows `rows[begin..<begin + count]` into `target`, bin by bin.
-    private func buildHistogram(begin: Int, count: Int, gh: UnsafePointer<Int32>, into target: UnsafeMutablePointer<Int64>) {
+    private func buildHistogram(
+        begin: Int, count: Int, gh: UnsafePointer<Int32>, into target: UnsafeMutablePointer<Int64>
+    ) {
         let chunks = count >= Self.parallelHistogramRowThreshold ? pool.threads : 1
         let stride = histogramStride
         let rows = self.rows + begin
@@ -297,7 +299,8 @@ final class HistogramTreeLearner {
                         gatheredGH[2 * index] = Int64(gh[2 * row])
                         gatheredGH[2 * index + 1] = Int64(gh[2 * row + 1])
                         for word in 0..<words {
-                            let value = source.loadUnaligned(fromByteOffset: row * rowStride + 8 * word, as: UInt64.self)
+                            let value = source.loadUnaligned(
+                                fromByteOffset: row * rowStride + 8 * word, as: UInt64.self)
                             binBytes.storeBytes(of: value, toByteOffset: index * rowStride + 8 * word, as: UInt64.self)
                         }
                     }

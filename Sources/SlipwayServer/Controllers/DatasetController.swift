@@ -19,6 +19,16 @@ struct DatasetController {
         var description: String?
     }
 
+    struct SnapshotIn: Decodable {
+        let source: String
+        let query: String
+    }
+
+    struct SourceOut: Encodable {
+        let name: String
+        let kind: String
+    }
+
     struct GrantSet: Decodable {
         var pii: Bool?
     }
@@ -80,6 +90,21 @@ struct DatasetController {
             return try Response.json(
                 DTO.DatasetVersionOut(version, name: name, profile: detail.profile, validation: detail.report),
                 status: .created)
+        }
+        router.post(RouterPath(one + "/snapshots")) { request, context in
+            let team = try context.requireTeam()
+            let name = try context.parameter("dataset")
+            let body = try await JSONCoding.decode(SnapshotIn.self, from: request, limit: maxJSONBytes)
+            let (version, detail) = try await service.snapshot(
+                team: team, dataset: name, source: body.source, query: body.query, audit: try context.audit(), at: now())
+            return try Response.json(
+                DTO.DatasetVersionOut(version, name: name, profile: detail.profile, validation: detail.report),
+                status: .created)
+        }
+        router.get("/api/v1/teams/{team}/data-sources") { _, context in
+            let team = try context.requireTeam()
+            return try Response.json(
+                ListResponse(items: service.sources(for: team).map { SourceOut(name: $0.name, kind: $0.kind.rawValue) }))
         }
         router.post(RouterPath(one + "/validate")) { request, context in
             let team = try context.requireTeam()

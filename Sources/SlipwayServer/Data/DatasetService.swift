@@ -14,6 +14,9 @@ struct DatasetService: Sendable {
     let artifacts: ArtifactStore
     let maxBytes: Int64
     let logger: Logger
+    var sources: [DataSource] = []
+    var snapshotMaxRows = 50_000_000
+    var snapshotTimeoutSeconds = 600
 
     /// Stores `body` as the next version of `dataset`.
     func push(
@@ -36,6 +39,35 @@ struct DatasetService: Sendable {
         let version = try await datasets.addVersion(team: team, dataset: name, new, audit: audit, at: now)
         try await triggerRetraining(team: team, dataset: name, version: version, at: now)
         return (version, DatasetVersionDetail(version: version, profile: profile, report: report))
+    }
+
+    /// The data sources `team` may snapshot from.
+    func sources(for team: Team) -> [DataSource] { sources.filter { $0.allows(team: team.name) } }
+
+    /// Runs `query` against an operator-configured source and stores the result (JSON Lines) as the
+    /// dataset's next version, validated and profiled like an upload.
+    func snapshot(
+        team: Team, dataset name: String, source sourceName: String, query: String, audit: AuditContext, at now: Date
+    ) async throws -> (DatasetVersion, DatasetVersionDetail) {
+        guard let source = sources(for: team).first(where: { $0.name == sourceName }) else {
+            throw SlipwayError.notFound(
+                "data source '\(sourceName)' is not configured for team '\(team.name)'; available: "
+                    + (sources(for: team).map(\.name).joined(separator: ", ").nilIfEmpty ?? "none"),
+                code: "data_source_not_found")
+        }
+        guard try await datasets.dataset(team: team.id, name: name) != nil else { throw SQLDatasetStore.notFound(name) }
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("slipway-snapshot-\(UUID().uuidString.lowercased()).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let snapshot = try await SQLSourceReader.snapshot(
+            source, query: query, to: path, maxRows: snapshotMaxRows, maxBytes: maxBytes,
+            timeoutSeconds: snapshotTimeoutSeconds, logger: logger)
+        guard snapshot.rows > 0 else {
+            throw SlipwayError.unprocessable("the query returned no rows; nothing to snapshot", code: "empty_snapshot")
+        }
+        return try await push(
+            team: team.id, dataset: name, format: .jsonl, body: FileBuffers(path: path), source: "sql:\(source.name)",
+            audit: audit, at: now)
     }
 
     /// Validates `body` against the newest contract without storing anything.
@@ -125,6 +157,30 @@ struct DatasetService: Sendable {
         }
         return (columns, rows, maskedIndices.map { columns[$0] })
     }
+}
+
+/// A file's bytes as the async sequence the artifact store reads.
+struct FileBuffers: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let path: String
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let handle: FileHandle?
+
+        mutating func next() async throws -> ByteBuffer? {
+            guard let handle, let data = try handle.read(upToCount: 1 << 20), !data.isEmpty else {
+                try? handle?.close()
+                return nil
+            }
+            return ByteBuffer(bytes: data)
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: FileHandle(forReadingAtPath: path)) }
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
 }
 
 /// Defaults of the job queue.
