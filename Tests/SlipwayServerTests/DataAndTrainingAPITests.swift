@@ -308,7 +308,8 @@ struct DataAndTrainingAPITests {
             try await Self.runQueuedJobs(server)
             for id in ids {
                 let job = try await client.call(.get, "/api/v1/teams/fraud/jobs/\(id)", key: key)
-                #expect(job["status"] as? String == "succeeded", "\(job["error"] ?? "")")
+                let logs = try await client.call(.get, "/api/v1/teams/fraud/jobs/\(id)/logs", key: key)
+                #expect(job["status"] as? String == "succeeded", "\(job["error"] ?? "") \(logs["lines"] ?? "")")
             }
             let price = try await client.call(.get, "/api/v1/teams/fraud/models/price/versions/1", key: key)
             #expect(((price["metrics"] as? [String: Double])?["r2"] ?? 0) > 0.99)
@@ -322,7 +323,9 @@ struct DataAndTrainingAPITests {
     @Test("a job left running by a server that died is queued again and finishes when a server runs; a new dataset version triggers its schedule")
     func recoveryAndSchedules() async throws {
         try await TestServer.with(.live, configure: { configuration in
-            configuration.jobPollInterval = .milliseconds(50)
+            // Idle workers look every 2 s, so the simulated crash below (queue, then claim at once) is
+            // not raced by this server's own worker.
+            configuration.jobPollInterval = .seconds(2)
             configuration.jobHeartbeat = .milliseconds(50)
             configuration.jobLease = .seconds(3)
         }) { server, client in

@@ -216,8 +216,17 @@ final class HistogramTreeLearner {
                 for index in 0..<histogramStride { large[index] &-= small[index] }
                 left.slot = smallerIsLeft ? smallSlot : parent.slot
                 right.slot = smallerIsLeft ? parent.slot : smallSlot
-                if searchLeft { left.split = search.bestSplit(of: left, histogram: histogram(slot: left.slot)) }
-                if searchRight { right.split = search.bestSplit(of: right, histogram: histogram(slot: right.slot)) }
+                // The two searches are independent; when both are needed they run side by side.
+                let children = [left, right].enumerated().filter { [searchLeft, searchRight][$0.offset] }
+                let found = UnsafeMutableBufferPointer<SplitCandidate?>.allocate(capacity: 2)
+                defer { found.deallocate() }
+                found.initialize(repeating: nil)
+                pool.forEachChunk(children.count) { index in
+                    let (side, leaf) = children[index]
+                    found[side] = search.bestSplit(of: leaf, histogram: histogram(slot: leaf.slot))
+                }
+                left.split = found[0]
+                right.split = found[1]
                 // A leaf that will never split gives its histogram back.
                 if left.split == nil { freeSlots.append(left.slot) }
                 if right.split == nil { freeSlots.append(right.slot) }

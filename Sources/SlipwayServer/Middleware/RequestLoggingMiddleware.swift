@@ -3,12 +3,22 @@ import Hummingbird
 import Logging
 import Metrics
 import Prometheus
+import Synchronization
 
 /// Assigns the request ID, logs one structured line per request and records metrics through
 /// swift-metrics, into the platform's Prometheus registry.
+///
+/// Successful prediction requests log at `debug`: at tens of thousands of requests a second an access
+/// line each costs more than the prediction, and they are counted in `/metrics`, the deployment stats
+/// and the sampled prediction log. Failed predictions and every other route log at `info`.
 struct RequestLoggingMiddleware: RouterMiddleware {
     typealias Context = SlipwayRequestContext
     let metrics: any MetricsFactory
+    /// Counters and timers by method, route and status: the factory's lookups allocate on every call.
+    private let instruments = InstrumentCache()
+    /// Request IDs are a per-process random prefix and a sequence number: unique without a UUID each.
+    private let sequence = RequestSequence()
+    private let idPrefix = "req_" + String(UInt64.random(in: 0..<UInt64.max) >> 16, radix: 16)
 
     init(registry: PrometheusCollectorRegistry) {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -16,11 +26,32 @@ struct RequestLoggingMiddleware: RouterMiddleware {
         self.metrics = factory
     }
 
+    func instruments(method: String, route: String, status: String) -> (Metrics.Counter, Metrics.Timer) {
+        let key = method + " " + route + " " + status
+        if let found = instruments.entries.withLock({ $0[key] }) { return found }
+        let made = (
+            Metrics.Counter(
+                label: "slipway_http_requests_total",
+                dimensions: [("method", method), ("route", route), ("status", status)], factory: metrics),
+            Metrics.Timer(
+                label: "slipway_http_request_duration_seconds", dimensions: [("route", route)],
+                preferredDisplayUnit: .seconds, factory: metrics)
+        )
+        instruments.entries.withLock { $0[key] = made }
+        return made
+    }
+
+    static func isPrediction(_ route: String) -> Bool {
+        route.hasPrefix("/v2/models/") || route.hasPrefix("/v1/models/") || route.hasPrefix("/mlflow/")
+    }
+
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         var context = context
-        let requestID = request.headers[.init("X-Request-Id")!].flatMap(Self.acceptedRequestID) ?? Self.newRequestID()
+        let requestID =
+            request.headers[.init("X-Request-Id")!].flatMap(Self.acceptedRequestID)
+            ?? idPrefix + "-" + String(sequence.value.wrappingAdd(1, ordering: .relaxed).newValue, radix: 16)
         context.requestID = requestID
         context.logger[metadataKey: "request_id"] = .string(requestID)
         let start = ContinuousClock.now
@@ -29,16 +60,13 @@ struct RequestLoggingMiddleware: RouterMiddleware {
         response.headers[.init("X-Request-Id")!] = requestID
         let route = context.endpointPath ?? "NotFound"
         let status = String(response.status.code)
-        Counter(
-            label: "slipway_http_requests_total",
-            dimensions: [("method", request.method.rawValue), ("route", route), ("status", status)], factory: metrics
-        ).increment()
-        Metrics.Timer(
-            label: "slipway_http_request_duration_seconds", dimensions: [("route", route)],
-            preferredDisplayUnit: .seconds, factory: metrics
-        ).recordNanoseconds(elapsed.nanoseconds)
-        context.logger.info(
-            "request",
+        let (counter, timer) = instruments(method: request.method.rawValue, route: route, status: status)
+        counter.increment()
+        timer.recordNanoseconds(elapsed.nanoseconds)
+        let level: Logger.Level = response.status.code < 400 && Self.isPrediction(route) ? .debug : .info
+        guard context.logger.logLevel <= level else { return response }
+        context.logger.log(
+            level: level, "request",
             metadata: [
                 "method": .string(request.method.rawValue), "path": .string(request.uri.path),
                 "status": .string(status), "duration_ms": .string(String(format: "%.3f", elapsed.milliseconds)),
@@ -59,10 +87,14 @@ struct RequestLoggingMiddleware: RouterMiddleware {
         else { return nil }
         return text
     }
+}
 
-    static func newRequestID() -> String {
-        "req_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-    }
+final class InstrumentCache: Sendable {
+    let entries = Mutex<[String: (Metrics.Counter, Metrics.Timer)]>([:])
+}
+
+final class RequestSequence: Sendable {
+    let value = Atomic<UInt64>(0)
 }
 
 extension Duration {
