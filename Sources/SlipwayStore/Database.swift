@@ -275,6 +275,20 @@ final class PostgresBackend: SQLBackend {
     func shutdown() async throws {}
 }
 
+/// JSON for values stored in text columns: sorted keys, so equal values store equal text.
+enum StoredJSON {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }()
+    static let decoder = JSONDecoder()
+
+    static func text<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
 /// A FIFO async mutex: SQLite's single connection must not interleave two transactions.
 actor AsyncLock {
     private var isLocked = false

@@ -93,16 +93,9 @@ public struct SQLDatasetStore: DatasetStore {
         self.database = database
     }
 
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return encoder
-    }()
-    static let decoder = JSONDecoder()
+    static var decoder: JSONDecoder { StoredJSON.decoder }
 
-    static func json<T: Encodable>(_ value: T) throws -> String {
-        String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
+    static func json<T: Encodable>(_ value: T) throws -> String { try StoredJSON.text(value) }
 
     /// The 404 for a dataset name.
     public static func notFound(_ name: String) -> SlipwayError {

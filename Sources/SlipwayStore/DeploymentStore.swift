@@ -39,11 +39,7 @@ public struct SQLDeploymentStore: DeploymentStore {
         self.database = database
     }
 
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return encoder
-    }()
+    static var encoder: JSONEncoder { StoredJSON.encoder }
 
     public func putDeployment(
         team: TeamID, endpoint: String, environment: DeploymentEnvironment, model: String, routes: [TrafficRoute],

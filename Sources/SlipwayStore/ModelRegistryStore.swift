@@ -181,7 +181,7 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
     ) async throws -> ModelVersion {
         try new.validate()
         let now = Date(milliseconds: now.milliseconds)
-        let encoder = Self.jsonEncoder
+        let encoder = StoredJSON.encoder
         let signature = try new.signature.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         let parameters = String(decoding: try encoder.encode(new.parameters), as: UTF8.self)
         let metrics = String(decoding: try encoder.encode(new.metrics), as: UTF8.self)
@@ -447,12 +447,6 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
     }
 
     // MARK: - Helpers
-
-    static let jsonEncoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }()
 
     static func modelNotFound(_ name: String) -> SlipwayError {
         .notFound("model '\(name)' not found in this team", code: "model_not_found")

@@ -53,6 +53,32 @@ enum ValidationText {
     }
 }
 
+/// Creates the dataset unless it exists (`--create`).
+private func createDataset(_ client: APIClient, _ options: ClientOptions, _ team: String?, _ name: String) async throws {
+    struct Body: Encodable, Sendable { let name: String }
+    do {
+        _ = try await client.send(.POST, try datasetPath(options, team), json: Body(name: name))
+    } catch let failure as CLIFailure where failure.exitCode == ExitCodes.conflict {}
+}
+
+/// Prints a new version (or its JSON) and fails with exit 1 when it breaks its contract.
+private func reportNewVersion(_ data: Data, name: String, origin: String, output: OutputFormat) throws {
+    let object = Output.object(data)
+    if output == .json {
+        Output.print(json: data)
+    } else {
+        print(
+            "\(name) version \(Output.cell(object["version"]))\(origin): \(Output.cell(object["row_count"])) rows, "
+                + "status \(Output.cell(object["status"])) (contract version \(Output.cell(object["contract_version"])))")
+        for line in ValidationText.lines(object["validation"] as? [String: Any]) { print(line) }
+    }
+    if object["status"] as? String == "invalid" {
+        throw CLIFailure(
+            message: "the version breaks its contract: it is stored but cannot be used for training",
+            exitCode: ExitCodes.refused)
+    }
+}
+
 /// Streams a data file to `path` with a progress bar.
 private func uploadData(_ client: APIClient, _ path: String, file: String) async throws -> Data {
     guard let attributes = try? FileManager.default.attributesOfItem(atPath: file),
@@ -117,31 +143,12 @@ struct Datasets: AsyncParsableCommand {
         func run() async throws {
             try await reporting {
                 let client = try options.client()
-                if create {
-                    struct Body: Encodable, Sendable { let name: String }
-                    do {
-                        _ = try await client.send(.POST, try datasetPath(options, team), json: Body(name: name))
-                    } catch let failure as CLIFailure where failure.exitCode == ExitCodes.conflict {}
-                }
+                if create { try await createDataset(client, options, team, name) }
                 if let contract { _ = try await setContract(client, options, team, name, file: contract) }
                 let chosen = DataFormat.of(file, declared: format)
                 let data = try await uploadData(
                     client, try datasetPath(options, team, name) + "/versions?format=\(chosen.rawValue)", file: file)
-                let object = Output.object(data)
-                let status = object["status"] as? String ?? "?"
-                if options.output == .json {
-                    Output.print(json: data)
-                } else {
-                    print(
-                        "\(name) version \(Output.cell(object["version"])): \(Output.cell(object["row_count"])) rows, "
-                            + "status \(status) (contract version \(Output.cell(object["contract_version"])))")
-                    for line in ValidationText.lines(object["validation"] as? [String: Any]) { print(line) }
-                }
-                if status == "invalid" {
-                    throw CLIFailure(
-                        message: "the version breaks its contract: it is stored but cannot be used for training",
-                        exitCode: ExitCodes.refused)
-                }
+                try reportNewVersion(data, name: name, origin: "", output: options.output)
             }
         }
     }
@@ -164,32 +171,14 @@ struct Datasets: AsyncParsableCommand {
         func run() async throws {
             try await reporting {
                 let client = try options.client()
-                if create {
-                    struct Body: Encodable, Sendable { let name: String }
-                    do {
-                        _ = try await client.send(.POST, try datasetPath(options, team), json: Body(name: name))
-                    } catch let failure as CLIFailure where failure.exitCode == ExitCodes.conflict {}
-                }
+                if create { try await createDataset(client, options, team, name) }
                 struct Body: Encodable, Sendable {
                     let source: String
                     let query: String
                 }
                 let data = try await client.send(
                     .POST, try datasetPath(options, team, name) + "/snapshots", json: Body(source: source, query: query))
-                let object = Output.object(data)
-                if options.output == .json {
-                    Output.print(json: data)
-                } else {
-                    print(
-                        "\(name) version \(Output.cell(object["version"])) from \(source): \(Output.cell(object["row_count"])) rows, "
-                            + "status \(Output.cell(object["status"]))")
-                    for line in ValidationText.lines(object["validation"] as? [String: Any]) { print(line) }
-                }
-                if object["status"] as? String == "invalid" {
-                    throw CLIFailure(
-                        message: "the version breaks its contract: it is stored but cannot be used for training",
-                        exitCode: ExitCodes.refused)
-                }
+                try reportNewVersion(data, name: name, origin: " from \(source)", output: options.output)
             }
         }
     }
