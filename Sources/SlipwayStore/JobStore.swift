@@ -17,11 +17,12 @@ public protocol JobStore: Sendable {
 
     /// Moves the oldest queued job to `running`, counting an attempt and taking a lease until `leaseUntil`.
     func claimNext(leaseUntil: Date, at now: Date) async throws -> Job?
-    /// Extends a running job's lease and records its progress; returns whether a cancel was requested
-    /// (false too if the job is no longer running).
-    func heartbeat(id: JobID, progress: JobProgress, leaseUntil: Date) async throws -> Bool
-    /// Ends a running job.
-    func finish(id: JobID, status: JobStatus, result: JobResult?, error: String?, at now: Date) async throws
+    /// Extends a running job's lease and records its progress; returns whether the worker should stop:
+    /// a cancel was requested, or `attempt` no longer holds the job (its lease ran out and it was
+    /// recovered). The attempt number fences off a worker that stalled past its lease.
+    func heartbeat(id: JobID, attempt: Int, progress: JobProgress, leaseUntil: Date) async throws -> Bool
+    /// Ends a running job, if `attempt` still holds it.
+    func finish(id: JobID, attempt: Int, status: JobStatus, result: JobResult?, error: String?, at now: Date) async throws
     /// Puts a running job back in the queue without counting the attempt (its server is shutting down).
     func requeue(id: JobID, reason: String, at now: Date) async throws
     /// Cancels a queued job at once, or asks the worker of a running one to stop.
@@ -42,7 +43,9 @@ public protocol JobStore: Sendable {
     func dueSchedules(at now: Date) async throws -> [TrainingSchedule]
     /// Enabled schedules that retrain whenever `dataset` of `team` gets a new version.
     func schedules(team: TeamID, onNewVersionOf dataset: String) async throws -> [TrainingSchedule]
-    func markScheduleRun(id: ScheduleID, at now: Date, nextRunAt: Date?) async throws
+    /// Records a run of a due schedule and its next time; false if another replica recorded it first
+    /// (its `next_run_at` is no longer `due`), so each cron time queues one job.
+    func markScheduleRun(id: ScheduleID, due: Date?, at now: Date, nextRunAt: Date?) async throws -> Bool
 }
 
 /// The SQL implementation of ``JobStore``.
@@ -146,14 +149,14 @@ public struct SQLJobStore: JobStore {
         }
     }
 
-    public func heartbeat(id: JobID, progress: JobProgress, leaseUntil: Date) async throws -> Bool {
+    public func heartbeat(id: JobID, attempt: Int, progress: JobProgress, leaseUntil: Date) async throws -> Bool {
         let progressJSON = try SQLDatasetStore.json(progress)
         return try await database.transaction { db in
             guard
                 let row = try await db.raw(
                     """
                     UPDATE jobs SET progress = \(bind: progressJSON), lease_expires_at = \(bind: leaseUntil.milliseconds)
-                    WHERE id = \(bind: id.rawValue) AND status = 'running'
+                    WHERE id = \(bind: id.rawValue) AND status = 'running' AND attempts = \(bind: Int64(attempt))
                     RETURNING cancel_requested
                     """
                 ).first()
@@ -162,7 +165,9 @@ public struct SQLJobStore: JobStore {
         }
     }
 
-    public func finish(id: JobID, status: JobStatus, result: JobResult?, error: String?, at now: Date) async throws {
+    public func finish(id: JobID, attempt: Int, status: JobStatus, result: JobResult?, error: String?, at now: Date)
+        async throws
+    {
         precondition(status.isFinal, "finish takes a final status")
         let resultJSON = try result.map { try SQLDatasetStore.json($0) }
         try await database.transaction { db in
@@ -172,7 +177,7 @@ public struct SQLJobStore: JobStore {
                     UPDATE jobs SET status = \(bind: status.rawValue), result = \(bind: resultJSON),
                         error = \(bind: error.map { String($0.prefix(4000)) }), finished_at = \(bind: now.milliseconds),
                         lease_expires_at = NULL
-                    WHERE id = \(bind: id.rawValue) AND status = 'running'
+                    WHERE id = \(bind: id.rawValue) AND status = 'running' AND attempts = \(bind: Int64(attempt))
                     RETURNING team_id
                     """
                 ).first()
@@ -432,15 +437,17 @@ public struct SQLJobStore: JobStore {
         }
     }
 
-    public func markScheduleRun(id: ScheduleID, at now: Date, nextRunAt: Date?) async throws {
+    public func markScheduleRun(id: ScheduleID, due: Date?, at now: Date, nextRunAt: Date?) async throws -> Bool {
         try await database.transaction { db in
-            try await db.raw(
+            let rows = try await db.raw(
                 """
                 UPDATE training_schedules SET last_run_at = \(bind: now.milliseconds),
                     next_run_at = \(bind: nextRunAt?.milliseconds)
-                WHERE id = \(bind: id.rawValue)
+                WHERE id = \(bind: id.rawValue) AND next_run_at = \(bind: due?.milliseconds)
+                RETURNING id
                 """
-            ).run()
+            ).all()
+            return !rows.isEmpty
         }
     }
 

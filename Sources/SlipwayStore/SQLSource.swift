@@ -100,9 +100,15 @@ public enum SQLSourceReader {
             throw SlipwayError.internal("data source '\(source.name)' has an invalid PostgreSQL URL")
         }
         let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        let tls: PostgresConnection.Configuration.TLS
+        switch components.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "disable" {
+        case "disable": tls = .disable
+        case "prefer": tls = .prefer(try .init(configuration: .makeClientConfiguration()))
+        default: tls = .require(try .init(configuration: .makeClientConfiguration()))
+        }
         let configuration = PostgresConnection.Configuration(
             host: host, port: components.port ?? 5432, username: user, password: components.password,
-            database: database.isEmpty ? nil : database, tls: .disable)
+            database: database.isEmpty ? nil : database, tls: tls)
         let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
         do {
             try await connection.query("START TRANSACTION READ ONLY", logger: logger)

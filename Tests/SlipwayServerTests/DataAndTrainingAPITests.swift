@@ -178,8 +178,16 @@ struct DataAndTrainingAPITests {
         try await TestServer.with { server, client in
             let owner = try await Fixture.make(server, client)
             let reader = try await Fixture.make(server, client, team: "growth", user: "bob")
-            try await Self.setUpDataset(client, key: owner.aliceKey)
+            // Pushed before any contract tagged email as PII: masking follows the newest contract anyway.
+            #expect(
+                try await client.call(.post, "/api/v1/teams/fraud/datasets", key: owner.aliceKey, json: ["name": "customers"])
+                    .status == .created)
             _ = try await Self.push(client, key: owner.aliceKey, Self.csv(rows: 30))
+            #expect(
+                try await client.call(
+                    .put, "/api/v1/teams/fraud/datasets/customers/contract", key: owner.aliceKey,
+                    raw: ByteBuffer(string: Self.contract)
+                ).status == .created)
 
             let path = "/api/v1/teams/growth/shared-datasets/fraud/customers/versions/1/rows?limit=2"
             #expect(try await client.call(.get, path, key: reader.aliceKey).status == .notFound)
@@ -194,6 +202,11 @@ struct DataAndTrainingAPITests {
             let shared = try await client.call(.get, "/api/v1/teams/growth/shared-datasets", key: reader.aliceKey)
             #expect(shared.items.map { $0["name"] as? String } == ["customers"])
 
+            let sharedVersion = try await client.call(
+                .get, "/api/v1/teams/growth/shared-datasets/fraud/customers/versions/1", key: reader.aliceKey)
+            let emailProfile = ((sharedVersion["profile"] as? [String: Any])?["columns"] as? [[String: Any]])?
+                .first { $0["name"] as? String == "email" }
+            #expect(emailProfile?["pii"] as? Bool == true && emailProfile?["top_values"] == nil)
             let masked = try await client.call(.get, path, key: reader.aliceKey)
             #expect(masked.status == .ok)
             #expect(masked["masked"] as? [String] == ["email"])
@@ -244,6 +257,19 @@ struct DataAndTrainingAPITests {
             let mismatch = try await Self.submit(
                 client, key: key, "{model: m, dataset: customers, label: y, task: regression, algorithm: logistic_regression}")
             #expect(mismatch.status == .badRequest && mismatch.errorMessage.contains("trains binary or multiclass"))
+            let huge = try await Self.submit(
+                client, key: key, "{model: m, dataset: customers, label: y, task: binary, algorithm: gbdt, hyperparameters: {trees: 1e19}}")
+            #expect(huge.status == .badRequest && huge.errorMessage.contains("'trees' must be a whole number from 1 to 100000"))
+            let zeroC = try await Self.submit(
+                client, key: key, "{model: m, dataset: customers, label: y, task: binary, algorithm: logistic_regression, hyperparameters: {c: 0}}")
+            #expect(zeroC.status == .badRequest && zeroC.errorMessage.contains("'c' must be a number above 0"))
+            let typo = try await Self.submit(
+                client, key: key, "{model: m, dataset: customers, label: y, task: binary, algorithm: gbdt, hyperparams: {trees: 3}}")
+            #expect(typo.status == .badRequest && typo.errorMessage.contains("unknown key 'hyperparams'"))
+            let contractTypo = try await client.call(
+                .put, "/api/v1/teams/fraud/datasets/customers/contract", key: key,
+                raw: ByteBuffer(string: "columns: [{name: a, nulable: false}]"))
+            #expect(contractTypo.status == .badRequest && contractTypo.errorMessage.contains("unknown key 'columns.nulable'"))
             let wrongType = try await Self.submit(client, key: key, "{model: m, dataset: customers, task: 3}")
             #expect(wrongType.status == .badRequest)
             let noDataset = try await Self.submit(

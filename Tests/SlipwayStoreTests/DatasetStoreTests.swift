@@ -140,11 +140,11 @@ struct DatasetStoreTests {
             let claimed = try #require(try await store.claimNext(leaseUntil: Self.now.addingTimeInterval(30), at: Self.now))
             #expect(claimed.id == first.id && claimed.status == .running && claimed.attempts == 1)
             let progress = JobProgress(percent: 50, iteration: 5, maxIterations: 10, etaSeconds: 3, metrics: ["loss": 0.5])
-            #expect(try await store.heartbeat(id: first.id, progress: progress, leaseUntil: Self.now.addingTimeInterval(60)) == false)
+            #expect(try await store.heartbeat(id: first.id, attempt: 1, progress: progress, leaseUntil: Self.now.addingTimeInterval(60)) == false)
             #expect(try await store.job(team: team.id, id: first.id)?.progress == progress)
             _ = try await store.requestCancel(team: team.id, id: first.id, audit: Self.audit, at: Self.now)
-            #expect(try await store.heartbeat(id: first.id, progress: progress, leaseUntil: Self.now.addingTimeInterval(60)) == true)
-            try await store.finish(id: first.id, status: .cancelled, result: nil, error: nil, at: Self.now)
+            #expect(try await store.heartbeat(id: first.id, attempt: 1, progress: progress, leaseUntil: Self.now.addingTimeInterval(60)) == true)
+            try await store.finish(id: first.id, attempt: 1, status: .cancelled, result: nil, error: nil, at: Self.now)
             #expect(try await store.job(team: team.id, id: first.id)?.status == .cancelled)
             await #expect(throws: SlipwayError.self) {
                 try await store.requestCancel(team: team.id, id: first.id, audit: Self.audit, at: Self.now)
@@ -178,6 +178,10 @@ struct DatasetStoreTests {
             #expect(requeued.map(\.status) == [.queued])
             let again = try #require(try await store.claimNext(leaseUntil: Self.now.addingTimeInterval(60), at: Self.now))
             #expect(again.id == job.id && again.attempts == 2)
+            // The first attempt's worker, back after its lease ran out, no longer holds the job.
+            #expect(try await store.heartbeat(id: job.id, attempt: 1, progress: JobProgress(), leaseUntil: Self.now.addingTimeInterval(90)))
+            try await store.finish(id: job.id, attempt: 1, status: .succeeded, result: nil, error: nil, at: Self.now)
+            #expect(try await store.job(team: team.id, id: job.id)?.status == .running)
             let failed = try await store.recoverExpired(at: Self.now.addingTimeInterval(61))
             #expect(failed.map(\.status) == [.failed])
             let final = try #require(try await store.job(team: team.id, id: job.id))
@@ -204,7 +208,10 @@ struct DatasetStoreTests {
             }
             #expect(try await store.dueSchedules(at: Self.now).isEmpty)
             #expect(try await store.dueSchedules(at: Self.now.addingTimeInterval(61)).map(\.name) == ["hourly"])
-            try await store.markScheduleRun(id: hourly.id, at: Self.now, nextRunAt: Self.now.addingTimeInterval(3600))
+            let due = Self.now.addingTimeInterval(60)
+            #expect(try await store.markScheduleRun(id: hourly.id, due: due, at: Self.now, nextRunAt: due.addingTimeInterval(3600)))
+            // A second replica marking the same cron time loses: one job per run.
+            #expect(!(try await store.markScheduleRun(id: hourly.id, due: due, at: Self.now, nextRunAt: due.addingTimeInterval(3600))))
             #expect(try await store.dueSchedules(at: Self.now.addingTimeInterval(61)).isEmpty)
             #expect(try await store.schedules(team: team.id, onNewVersionOf: "customers").map(\.name) == ["on-data"])
             #expect(try await store.schedules(team: team.id, onNewVersionOf: "other").isEmpty)

@@ -160,6 +160,7 @@ struct Jobs: AsyncParsableCommand {
                 if follow {
                     let status = try await followJob(client, path: path, quiet: false)
                     print("job \(status)")
+                    if status != "succeeded" { throw CLIFailure(message: "job \(id) \(status)", exitCode: ExitCodes.refused) }
                     return
                 }
                 let data = try await client.send(.GET, path + "/logs")

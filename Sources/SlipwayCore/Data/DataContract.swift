@@ -105,6 +105,16 @@ public struct DataContract: Sendable, Equatable, Codable {
         case unknownColumns = "unknown_columns"
     }
 
+    /// `columns` may be left out of a contract that only bounds rows or freshness.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        columns = try container.decodeIfPresent([Column].self, forKey: .columns) ?? []
+        rows = try container.decodeIfPresent(RowBounds.self, forKey: .rows)
+        freshness = try container.decodeIfPresent(String.self, forKey: .freshness)
+        unknownColumns = try container.decodeIfPresent(UnknownColumns.self, forKey: .unknownColumns)
+        warn = try container.decodeIfPresent([String].self, forKey: .warn)
+    }
+
     /// The freshness SLA in seconds, or nil without one.
     public var freshnessSeconds: Int? {
         freshness.flatMap { try? Self.parseDuration($0) }
@@ -114,8 +124,8 @@ public struct DataContract: Sendable, Equatable, Codable {
 
     /// Checks the contract itself (not data): names, bounds, rule names, regexes and the freshness value.
     public func validate() throws(SlipwayError) {
-        guard !columns.isEmpty || rows != nil else {
-            throw .badRequest("a contract needs at least one column or row bounds", code: "invalid_contract")
+        guard !columns.isEmpty || rows != nil || freshness != nil else {
+            throw .badRequest("a contract needs columns, row bounds or a freshness SLA", code: "invalid_contract")
         }
         guard columns.count <= 4096 else {
             throw .badRequest("a contract may name at most 4096 columns", code: "invalid_contract")

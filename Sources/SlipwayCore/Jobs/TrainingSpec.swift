@@ -6,7 +6,7 @@ import Foundation
 /// ```yaml
 /// model: churn                 # registered into this model (created if missing)
 /// dataset: customers
-/// dataset_version: 3           # optional: the newest usable version
+/// dataset_version: 3           # optional: the newest version (refused if it breaks its contract)
 /// label: churned
 /// exclude: [customer_id]       # or features: [age, tenure, spend]
 /// task: binary
@@ -128,14 +128,21 @@ public struct TrainingSpec: Sendable, Equatable, Codable {
             throw .badRequest("validation.fraction must be above 0 and below 0.9", code: "invalid_spec")
         }
         for (name, value) in hyperparameters ?? [:] {
-            guard algorithm.hyperparameters.contains(name) else {
+            guard let range = algorithm.hyperparameterRanges[name] else {
                 throw .badRequest(
                     "\(algorithm.rawValue) has no hyperparameter '\(name)'; it takes "
                         + algorithm.hyperparameters.sorted().joined(separator: ", "), code: "invalid_spec")
             }
-            guard value.isFinite else {
-                throw .badRequest("hyperparameter '\(name)' must be a finite number", code: "invalid_spec")
+            guard value.isFinite, range.contains(value), !range.integer || value == value.rounded() else {
+                throw .badRequest(
+                    "hyperparameter '\(name)' must be \(range.integer ? "a whole number" : "a number") \(range.text), "
+                        + "not \(value)", code: "invalid_spec")
             }
+        }
+        if task == .ranking, sensitiveAttributes?.isEmpty == false || validation?.timeColumn != nil {
+            throw .badRequest(
+                "task ranking does not use sensitive_attributes or validation.time_column (interactions are held out "
+                    + "at random); remove them", code: "invalid_spec")
         }
         if let description { try Description.validate(description) }
     }
@@ -164,16 +171,72 @@ public enum TrainingAlgorithm: String, Sendable, Codable, CaseIterable {
     }
 
     /// Hyperparameter names the algorithm accepts.
-    public var hyperparameters: Set<String> {
+    public var hyperparameters: Set<String> { Set(hyperparameterRanges.keys) }
+
+    /// The allowed values of each hyperparameter (bounds keep a spec from asking for absurd work).
+    public var hyperparameterRanges: [String: HyperparameterRange] {
         switch self {
-        case .logisticRegression: ["c", "max_iterations", "tolerance"]
-        case .linearRegression: ["alpha"]
+        case .logisticRegression:
+            [
+                "c": .init(above: 0, upTo: 1e12), "max_iterations": .integer(1...100_000),
+                "tolerance": .init(above: 0, upTo: 1),
+            ]
+        case .linearRegression: ["alpha": .init(from: 0, upTo: 1e12)]
         case .gbdt:
             [
-                "trees", "learning_rate", "max_leaves", "max_depth", "min_data_in_leaf", "lambda_l2", "max_bins",
-                "feature_fraction", "bagging_fraction", "early_stopping_rounds", "threads",
+                "trees": .integer(1...100_000), "learning_rate": .init(above: 0, upTo: 1),
+                "max_leaves": .integer(2...131_072), "max_depth": .integer(-1...64),
+                "min_data_in_leaf": .integer(1...100_000_000), "lambda_l2": .init(from: 0, upTo: 1e12),
+                "max_bins": .integer(2...255), "feature_fraction": .init(above: 0, upTo: 1),
+                "bagging_fraction": .init(above: 0, upTo: 1), "early_stopping_rounds": .integer(1...100_000),
+                "threads": .integer(1...64),
             ]
-        case .als: ["factors", "regularization", "alpha", "iterations", "k"]
+        case .als:
+            [
+                "factors": .integer(1...1024), "regularization": .init(from: 0, upTo: 1e12),
+                "alpha": .init(from: 0, upTo: 1e9), "iterations": .integer(1...1000), "k": .integer(1...1000),
+            ]
         }
+    }
+}
+
+/// The values one hyperparameter may take.
+public struct HyperparameterRange: Sendable, Equatable {
+    public let lower: Double
+    public let lowerInclusive: Bool
+    public let upper: Double
+    public let integer: Bool
+
+    public init(above lower: Double, upTo upper: Double) {
+        self.lower = lower
+        self.lowerInclusive = false
+        self.upper = upper
+        self.integer = false
+    }
+
+    public init(from lower: Double, upTo upper: Double) {
+        self.lower = lower
+        self.lowerInclusive = true
+        self.upper = upper
+        self.integer = false
+    }
+
+    init(integers: ClosedRange<Int>) {
+        self.lower = Double(integers.lowerBound)
+        self.lowerInclusive = true
+        self.upper = Double(integers.upperBound)
+        self.integer = true
+    }
+
+    public static func integer(_ range: ClosedRange<Int>) -> HyperparameterRange { .init(integers: range) }
+
+    public func contains(_ value: Double) -> Bool {
+        (lowerInclusive ? value >= lower : value > lower) && value <= upper
+    }
+
+    /// `from 1 to 100000`, `above 0 up to 1`.
+    public var text: String {
+        let low = DataContract.format(lower)
+        return (lowerInclusive ? "from \(low)" : "above \(low)") + " to \(DataContract.format(upper))"
     }
 }

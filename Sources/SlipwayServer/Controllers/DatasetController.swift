@@ -5,6 +5,48 @@ import SlipwayCore
 import SlipwayStore
 import Yams
 
+/// The keys a YAML document may use, so a misspelt key (`nulable:`) is refused instead of ignored.
+struct KnownKeys: Sendable {
+    let top: Set<String>
+    /// Keys allowed in objects nested under a top-level key (each item when it is a list).
+    var nested: [String: KnownKeys] = [:]
+
+    func check(_ node: Any?, what: String, path: String = "") throws {
+        guard let object = node as? [String: Any] else { return }
+        for key in object.keys.sorted() {
+            guard top.contains(key) else {
+                throw SlipwayError.badRequest(
+                    "\(what): unknown key '\(path)\(key)'; known keys are " + top.sorted().joined(separator: ", "),
+                    code: "invalid_\(what)")
+            }
+            if let inner = nested[key] {
+                let children = object[key] as? [Any] ?? [object[key] as Any]
+                for child in children { try inner.check(child, what: what, path: path + key + ".") }
+            }
+        }
+    }
+
+    static let contract = KnownKeys(
+        top: ["columns", "rows", "freshness", "unknown_columns", "warn"],
+        nested: [
+            "columns": KnownKeys(
+                top: ["name", "type", "nullable", "min", "max", "allowed", "regex", "unique", "pii", "warn"]),
+            "rows": KnownKeys(top: ["min", "max"]),
+        ])
+
+    static let spec = KnownKeys(
+        top: [
+            "model", "dataset", "dataset_version", "label", "features", "exclude", "task", "algorithm",
+            "hyperparameters", "validation", "seed", "sensitive_attributes", "interactions", "description",
+        ],
+        nested: [
+            "validation": KnownKeys(top: ["fraction", "time_column"]),
+            "interactions": KnownKeys(top: ["user", "item", "weight"]),
+        ])
+
+    static let schedule = KnownKeys(top: ["spec", "cron", "on_new_version"], nested: ["spec": spec])
+}
+
 /// Datasets, contracts, versions, grants and reads. Owners use `/teams/{team}/datasets/…`; a team that
 /// was granted access reads through `/teams/{team}/shared-datasets/{owner}/{dataset}/…`. Every read of
 /// content is audited.
@@ -64,7 +106,7 @@ struct DatasetController {
         router.put(RouterPath(one + "/contract")) { request, context in
             let (team, dataset) = try await ownDataset(context)
             let document = try await Self.text(request, limit: maxJSONBytes)
-            let contract = try Self.decodeYAML(DataContract.self, document, what: "contract")
+            let contract = try Self.decodeYAML(DataContract.self, document, what: "contract", knownKeys: .contract)
             let stored = try await datasets.putContract(
                 team: team.id, dataset: dataset.name, contract: contract, document: document,
                 audit: try context.audit(), at: now())
@@ -227,13 +269,29 @@ struct DatasetController {
     func versionResponse(_ dataset: Dataset, _ context: SlipwayRequestContext, pii: Bool) async throws -> Response {
         let detail = try await requireVersion(dataset, context)
         var report = detail.report
+        var profile = detail.profile
         if !pii, let contract = try await service.currentContract(dataset) {
-            // Examples of PII columns are already masked; a plain grant also hides other columns' values
-            // only where the contract marks them PII, so nothing more to do than keep the masking.
-            report = report.map { Self.maskExamples($0, pii: Set(contract.contract.columns.filter(\.isPII).map(\.name))) }
+            // PII is what the newest contract says, even for versions stored before a column was tagged.
+            let columns = Set(contract.contract.columns.filter(\.isPII).map(\.name))
+            report = report.map { Self.maskExamples($0, pii: columns) }
+            profile = Self.maskProfile(profile, pii: columns)
         }
         return try Response.json(
-            DTO.DatasetVersionOut(detail.version, name: dataset.name, profile: detail.profile, validation: report))
+            DTO.DatasetVersionOut(detail.version, name: dataset.name, profile: profile, validation: report))
+    }
+
+    /// Drops the values a profile shows of PII columns (top values, extremes, quantiles, histogram).
+    static func maskProfile(_ profile: DatasetProfile, pii: Set<String>) -> DatasetProfile {
+        var profile = profile
+        for index in profile.columns.indices where pii.contains(profile.columns[index].name) {
+            profile.columns[index].pii = true
+            profile.columns[index].topValues = nil
+            profile.columns[index].min = nil
+            profile.columns[index].max = nil
+            profile.columns[index].quantiles = nil
+            profile.columns[index].histogram = nil
+        }
+        return profile
     }
 
     static func maskExamples(_ report: ValidationReport, pii: Set<String>) -> ValidationReport {
@@ -255,9 +313,8 @@ struct DatasetController {
         guard offset >= 0, (1...1000).contains(limit) else {
             throw SlipwayError.badRequest("offset must be ≥ 0 and limit 1-1000", code: "invalid_query")
         }
-        let contract =
-            detail.version.contractVersion > 0
-            ? try await datasets.contract(dataset: dataset.id, version: dataset.contractVersion)?.contract : nil
+        // The newest contract decides what is PII, whatever contract the version was validated against.
+        let contract = try await service.currentContract(dataset)?.contract
         let result = try await service.rows(
             detail.version, owner: dataset.team, contract: contract, offset: offset, limit: limit, unmaskPII: unmaskPII)
         try await datasets.recordRead(
@@ -289,7 +346,16 @@ struct DatasetController {
     }
 
     /// Decodes YAML (or JSON, which YAML includes) into `T`, with a 400 that says where it went wrong.
-    static func decodeYAML<T: Decodable>(_ type: T.Type, _ text: String, what: String) throws -> T {
+    static func decodeYAML<T: Decodable>(
+        _ type: T.Type, _ text: String, what: String, knownKeys: KnownKeys? = nil
+    ) throws -> T {
+        let node: Any?
+        do {
+            node = try Yams.load(yaml: text)
+        } catch {
+            throw SlipwayError.badRequest("invalid \(what): not valid YAML or JSON (\(error))", code: "invalid_\(what)")
+        }
+        if let knownKeys { try knownKeys.check(node, what: what) }
         do {
             return try YAMLDecoder().decode(T.self, from: text)
         } catch let error as DecodingError {

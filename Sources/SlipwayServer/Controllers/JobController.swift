@@ -26,7 +26,7 @@ struct JobController {
         router.post(RouterPath(base)) { request, context in
             let team = try context.requireTeam()
             let document = try await DatasetController.text(request, limit: maxJSONBytes)
-            var spec = try DatasetController.decodeYAML(TrainingSpec.self, document, what: "spec")
+            var spec = try DatasetController.decodeYAML(TrainingSpec.self, document, what: "spec", knownKeys: .spec)
             try spec.validate()
             spec.datasetVersion = try await usableVersion(team: team.id, spec: spec)
             let job = try await jobs.enqueue(
@@ -81,7 +81,7 @@ struct JobController {
             let team = try context.requireTeam()
             let name = try context.parameter("schedule")
             let document = try await DatasetController.text(request, limit: maxJSONBytes)
-            let body = try DatasetController.decodeYAML(ScheduleIn.self, document, what: "schedule")
+            let body = try DatasetController.decodeYAML(ScheduleIn.self, document, what: "schedule", knownKeys: .schedule)
             var spec = body.spec
             spec.datasetVersion = nil
             try spec.validate()

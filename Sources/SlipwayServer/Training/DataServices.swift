@@ -42,8 +42,10 @@ struct ScheduleService: Service {
             let time = now()
             for schedule in try await jobs.dueSchedules(at: time) {
                 let next = try schedule.cron.flatMap { try CronExpression($0).next(after: time) }
-                // Mark first: if queueing fails the run is skipped, never repeated in a loop.
-                try await jobs.markScheduleRun(id: schedule.id, at: time, nextRunAt: next)
+                // Mark first, conditionally: one replica wins each cron time, and a failed enqueue skips the
+                // run rather than repeating it in a loop.
+                guard try await jobs.markScheduleRun(id: schedule.id, due: schedule.nextRunAt, at: time, nextRunAt: next)
+                else { continue }
                 var spec = schedule.spec
                 spec.datasetVersion = nil
                 let job = try await jobs.enqueue(

@@ -153,7 +153,14 @@ struct TrainingRunner: Sendable {
             }
             try await jobs.appendLog(
                 id: job.id, ["registered \(result.model) version \(result.version)"], at: now())
-            try await jobs.finish(id: job.id, status: .succeeded, result: result, error: nil, at: now())
+            let (latest, _) = monitor.take()
+            let done = JobProgress(
+                percent: 100, iteration: latest?.iteration ?? 0, maxIterations: latest?.maxIterations ?? 0,
+                etaSeconds: 0, metrics: latest?.metrics ?? [:])
+            _ = try await jobs.heartbeat(
+                id: job.id, attempt: job.attempts, progress: done, leaseUntil: now().addingTimeInterval(lease.seconds))
+            try await jobs.finish(
+                id: job.id, attempt: job.attempts, status: .succeeded, result: result, error: nil, at: now())
             logger.info("training succeeded", metadata: metadata)
         } catch {
             await fail(job, error: error, monitor: monitor)
@@ -168,7 +175,7 @@ struct TrainingRunner: Sendable {
             }
             if monitor.isCancelled || error is CancellationError {
                 try await jobs.appendLog(id: job.id, ["cancelled"], at: now())
-                try await jobs.finish(id: job.id, status: .cancelled, result: nil, error: nil, at: now())
+                try await jobs.finish(id: job.id, attempt: job.attempts, status: .cancelled, result: nil, error: nil, at: now())
                 return
             }
             let message = (error as? SlipwayError)?.message ?? "internal error: \(error)"
@@ -176,7 +183,7 @@ struct TrainingRunner: Sendable {
                 logger.error("training failed", metadata: ["job": "\(job.id)", "error": "\(error)"])
             }
             try await jobs.appendLog(id: job.id, ["failed: \(message)"], at: now())
-            try await jobs.finish(id: job.id, status: .failed, result: nil, error: message, at: now())
+            try await jobs.finish(id: job.id, attempt: job.attempts, status: .failed, result: nil, error: message, at: now())
         } catch {
             logger.error("could not record a job's end", metadata: ["job": "\(job.id)", "error": "\(error)"])
         }
@@ -202,16 +209,23 @@ struct TrainingRunner: Sendable {
                 progress = JobProgress(
                     percent: min(100, fraction * 100), iteration: latest.iteration, maxIterations: latest.maxIterations,
                     etaSeconds: fraction > 0 ? elapsed / fraction - elapsed : nil, metrics: latest.metrics)
-                if fresh {
+            }
+            // A failed heartbeat (the database briefly unreachable) is retried at the next beat; only the
+            // lease running out ends the attempt, and then recovery decides.
+            do {
+                if let latest, fresh {
                     let metrics = latest.metrics.sorted { $0.key < $1.key }
                         .map { "\($0.key)=\(String(format: "%.5g", $0.value))" }.joined(separator: " ")
                     try await jobs.appendLog(
                         id: job.id, ["iteration \(latest.iteration)/\(latest.maxIterations) \(metrics)"], at: now())
                 }
+                let stop = try await jobs.heartbeat(
+                    id: job.id, attempt: job.attempts, progress: progress,
+                    leaseUntil: now().addingTimeInterval(lease.seconds))
+                if stop { monitor.cancel() }
+            } catch {
+                logger.warning("job heartbeat failed; retrying", metadata: ["job": "\(job.id)", "error": "\(error)"])
             }
-            let cancel = try await jobs.heartbeat(
-                id: job.id, progress: progress, leaseUntil: now().addingTimeInterval(lease.seconds))
-            if cancel { monitor.cancel() }
         }
     }
 
@@ -223,7 +237,12 @@ struct TrainingRunner: Sendable {
         // Without a pinned version (scheduled runs), the newest version that may be trained on.
         let newestUsable = try await datasets.versions(dataset: dataset.id).last { $0.status != .invalid }
         let number = spec.datasetVersion ?? newestUsable?.version ?? dataset.latestVersion
-        guard number > 0, let detail = try await datasets.version(dataset: dataset.id, version: number) else {
+        guard number > 0 else {
+            throw SlipwayError.unprocessable(
+                "dataset '\(dataset.name)' has no version that may be trained on yet; push data first",
+                code: "no_versions")
+        }
+        guard let detail = try await datasets.version(dataset: dataset.id, version: number) else {
             throw SlipwayError.unprocessable(
                 "dataset '\(dataset.name)' has no version \(number)", code: "version_not_found")
         }
@@ -249,6 +268,13 @@ struct TrainingRunner: Sendable {
             ])
         let trained = try await pool.runIfActive { try trainer.train(table, observer: monitor.observe) }
         try await jobs.appendLog(id: job.id, trained.summary, at: now())
+        // Register only while this attempt still holds the job (not cancelled, lease not lost).
+        let stop = try await jobs.heartbeat(
+            id: job.id, attempt: job.attempts, progress: JobProgress(percent: 99), leaseUntil: now().addingTimeInterval(60))
+        if stop {
+            monitor.cancel()
+            throw CancellationError()
+        }
         return try await register(trained, job: job, dataset: dataset, detail: detail, contract: contract)
     }
 
@@ -274,8 +300,8 @@ struct TrainingRunner: Sendable {
         parameters["contract_version"] = String(detail.version.contractVersion)
         parameters["spec_digest"] = job.specDigest
         parameters["label"] = spec.label ?? ""
-        parameters["training_profile"] =
-            "/api/v1/teams/{team}/datasets/\(dataset.name)/versions/\(detail.version.version)"
+        // The profile of this dataset version (GET …/datasets/NAME/versions/N); summarised in the model card.
+        parameters["training_profile"] = "\(dataset.name)@\(detail.version.version)"
         let version = try await registry.createVersion(
             team: job.team, model: spec.model,
             NewModelVersion(
