@@ -8,9 +8,10 @@ import Synchronization
 /// Assigns the request ID, logs one structured line per request and records metrics through
 /// swift-metrics, into the platform's Prometheus registry.
 ///
-/// Successful prediction requests log at `debug`: at tens of thousands of requests a second an access
-/// line each costs more than the prediction, and they are counted in `/metrics`, the deployment stats
-/// and the sampled prediction log. Failed predictions and every other route log at `info`.
+/// Successful prediction and health-check requests log at `debug`: at tens of thousands of requests a
+/// second an access line each costs more than the prediction (predictions are counted in `/metrics`, the
+/// deployment stats and the sampled prediction log), and probes every few seconds are noise. Failures and
+/// every other route log at `info`.
 struct RequestLoggingMiddleware: RouterMiddleware {
     typealias Context = SlipwayRequestContext
     let metrics: any MetricsFactory
@@ -41,8 +42,9 @@ struct RequestLoggingMiddleware: RouterMiddleware {
         return made
     }
 
-    static func isPrediction(_ route: String) -> Bool {
+    static func isQuiet(_ route: String) -> Bool {
         route.hasPrefix("/v2/models/") || route.hasPrefix("/v1/models/") || route.hasPrefix("/mlflow/")
+            || route == "/healthz" || route == "/readyz" || route.hasPrefix("/v2/health/")
     }
 
     func handle(
@@ -63,7 +65,7 @@ struct RequestLoggingMiddleware: RouterMiddleware {
         let (counter, timer) = instruments(method: request.method.rawValue, route: route, status: status)
         counter.increment()
         timer.recordNanoseconds(elapsed.nanoseconds)
-        let level: Logger.Level = response.status.code < 400 && Self.isPrediction(route) ? .debug : .info
+        let level: Logger.Level = response.status.code < 400 && Self.isQuiet(route) ? .debug : .info
         guard context.logger.logLevel <= level else { return response }
         context.logger.log(
             level: level, "request",
