@@ -19,7 +19,7 @@
 # Takes: about 10 minutes with DUR=15 (14 runs of 3 + 15 s, each after waiting up to QUIET_WAIT s for the
 #   machine to calm down), plus the first release build (15+ minutes on 2 cores).
 # Knobs (environment): DUR=15  CONNS="2 32"  MODELS="logreg xgb lgbm"  LOG_LEVEL=info (Slipway's
-#   --log-level; info writes one log line per request)  QUIET_WAIT=20  BUILD=1  WORK  PEERS_WORK
+#   --log-level; at info, successful predictions and health checks are not logged)  QUIET_WAIT=20  BUILD=1  WORK  PEERS_WORK
 #   SLIPWAY_PORT=18080  MLSERVER_PORT=18090  MLSERVER_OMP_THREADS=1  TOL=1e-5 (largest accepted |P_slipway - P_mlserver|)
 # Usage: Benchmarks/serving/run.sh            (from anywhere)
 set -euo pipefail
