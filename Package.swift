@@ -1,9 +1,6 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Temporary while trainers are written in parallel: SLIPWAY_EXCLUDE_ML_WIP=1 leaves their folders out.
-let mlWIP = Context.environment["SLIPWAY_EXCLUDE_ML_WIP"] != nil ? ["Boosting", "Linear", "Factorization"] : []
-
 let package = Package(
     name: "slipway",
     platforms: [.macOS(.v15)],
@@ -90,8 +87,7 @@ let package = Package(
         .executableTarget(name: "slipway", dependencies: ["SlipwayCLI"]),
         .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore", "SlipwayTestSupport"]),
         .testTarget(
-            name: "SlipwayMLTests", dependencies: ["SlipwayML"],
-            exclude: mlWIP.isEmpty ? ["Metrics/Fixtures", "Linear/Fixtures"] : mlWIP),
+            name: "SlipwayMLTests", dependencies: ["SlipwayML"], exclude: ["Metrics/Fixtures", "Linear/Fixtures"]),
         .testTarget(
             name: "SlipwayServingTests",
             dependencies: [

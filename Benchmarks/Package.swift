@@ -16,6 +16,18 @@ let package = Package(
                 .product(name: "SlipwayRuntime", package: "slipway"),
                 .product(name: "SlipwayCore", package: "slipway"),
             ]
-        )
+        ),
+        .target(
+            name: "TrainingBenchSupport",
+            dependencies: [.product(name: "SlipwayML", package: "slipway")]
+        ),
+        .executableTarget(
+            name: "slipway-logreg-bench",
+            dependencies: ["TrainingBenchSupport", .product(name: "SlipwayML", package: "slipway")]
+        ),
+        .executableTarget(
+            name: "slipway-train-bench",
+            dependencies: ["TrainingBenchSupport", .product(name: "SlipwayML", package: "slipway")]
+        ),
     ]
 )
