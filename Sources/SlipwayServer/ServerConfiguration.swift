@@ -48,7 +48,8 @@ public struct ServerConfiguration: Sendable {
     /// Most rows and seconds a snapshot query may take.
     public var snapshotMaxRows: Int = 50_000_000
     public var snapshotTimeoutSeconds: Int = 600
-    /// Training jobs run at once on this server (each on its own thread).
+    /// Training jobs run at once on this server (each on its own thread); 0 runs none here (an API-only
+    /// replica), while still recovering jobs whose worker died.
     public var trainingWorkers: Int = 1
     /// A running job's lease: if its server stops renewing it for this long, the job is queued again.
     public var jobLease: Duration = .seconds(30)

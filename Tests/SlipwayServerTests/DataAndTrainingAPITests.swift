@@ -60,6 +60,10 @@ struct DataAndTrainingAPITests {
             .post, "/api/v1/teams/\(team)/datasets/\(dataset)/versions?format=csv", key: key, raw: ByteBuffer(string: text))
     }
 
+    /// Router tests run the app's services too: without training workers, ``runQueuedJobs(_:)`` alone runs
+    /// the jobs a test queues.
+    static func manualJobs(_ configuration: inout ServerConfiguration) { configuration.trainingWorkers = 0 }
+
     /// Runs every queued job to its end, as a worker would.
     static func runQueuedJobs(_ server: TestServer) async throws {
         let platform = server.platform
@@ -84,7 +88,7 @@ struct DataAndTrainingAPITests {
 
     @Test("a CSV that breaks its contract is refused for training with the rules and rows; a valid one trains into a version whose lineage points back to it, and serves")
     func contractToModel() async throws {
-        try await TestServer.with { server, client in
+        try await TestServer.with(configure: Self.manualJobs) { server, client in
             let fixture = try await Fixture.make(server, client)
             let key = fixture.aliceKey
             try await Self.setUpDataset(client, key: key)
@@ -175,7 +179,7 @@ struct DataAndTrainingAPITests {
 
     @Test("another team reads a dataset only with a grant; a plain grant masks PII, a pii grant shows it; every read is audited")
     func grantsAndMasking() async throws {
-        try await TestServer.with { server, client in
+        try await TestServer.with(configure: Self.manualJobs) { server, client in
             let owner = try await Fixture.make(server, client)
             let reader = try await Fixture.make(server, client, team: "growth", user: "bob")
             // Pushed before any contract tagged email as PII: masking follows the newest contract anyway.
@@ -232,7 +236,7 @@ struct DataAndTrainingAPITests {
 
     @Test("bad input gets a 4xx that says what to fix")
     func badInput() async throws {
-        try await TestServer.with { server, client in
+        try await TestServer.with(configure: Self.manualJobs) { server, client in
             let fixture = try await Fixture.make(server, client)
             let key = fixture.aliceKey
             try await Self.setUpDataset(client, key: key)
@@ -298,7 +302,7 @@ struct DataAndTrainingAPITests {
 
     @Test("every algorithm trains its task: ridge regression, multinomial logistic regression, ALS recommendations")
     func algorithms() async throws {
-        try await TestServer.with { server, client in
+        try await TestServer.with(configure: Self.manualJobs) { server, client in
             let fixture = try await Fixture.make(server, client)
             let key = fixture.aliceKey
             var generator = SplitMix64(seed: 11)

@@ -39,7 +39,7 @@ struct Serve: AsyncParsableCommand {
             "A database teams may snapshot into datasets: NAME[@TEAM,TEAM]=postgres://… or NAME=sqlite:///path (repeatable; also $SLIPWAY_DATA_SOURCES, space-separated).",
             valueName: "source"))
     var dataSource: [String] = []
-    @Option(help: "Training jobs run at once on this server.") var trainingWorkers: Int = 1
+    @Option(help: "Training jobs run at once on this server (0: none, an API-only replica).") var trainingWorkers: Int = 1
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -70,7 +70,7 @@ struct Serve: AsyncParsableCommand {
         guard Set(settings.dataSources.map(\.name)).count == settings.dataSources.count else {
             throw ValidationError("--data-source names must be unique")
         }
-        guard (1...64).contains(trainingWorkers) else { throw ValidationError("--training-workers must be 1 to 64") }
+        guard (0...64).contains(trainingWorkers) else { throw ValidationError("--training-workers must be 0 to 64") }
         settings.trainingWorkers = trainingWorkers
         let configuration = settings
 

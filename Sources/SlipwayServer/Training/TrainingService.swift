@@ -28,7 +28,7 @@ struct TrainingService: Service {
         pool.start()
         await withDiscardingTaskGroup { group in
             group.addTask { await recoveryLoop() }
-            for index in 0..<max(1, workers) {
+            for index in 0..<max(0, workers) {
                 group.addTask { await workerLoop(index, pool: pool) }
             }
         }
