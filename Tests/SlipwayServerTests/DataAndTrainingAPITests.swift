@@ -353,9 +353,9 @@ struct DataAndTrainingAPITests {
     @Test("a job left running by a server that died is queued again and finishes when a server runs; a new dataset version triggers its schedule")
     func recoveryAndSchedules() async throws {
         try await TestServer.with(.live, configure: { configuration in
-            // Idle workers look every 2 s, so the simulated crash below (queue, then claim at once) is
-            // not raced by this server's own worker.
-            configuration.jobPollInterval = .seconds(2)
+            // This server runs no jobs (only the recovery loop), so the simulated crash below is not raced
+            // by its own worker; the "restarted" worker starts afterwards.
+            configuration.trainingWorkers = 0
             configuration.jobHeartbeat = .milliseconds(50)
             configuration.jobLease = .seconds(3)
         }) { server, client in
@@ -382,6 +382,18 @@ struct DataAndTrainingAPITests {
                 leaseUntil: server.clock.now.addingTimeInterval(-1), at: server.clock.now.addingTimeInterval(-60))
 
             _ = try await Self.push(client, key: key, Self.csv(rows: 80, seed: 9))
+            // A server with a worker comes back: the expired job is queued again and run, with the
+            // job the new version triggered.
+            let platform = server.platform
+            let worker = TrainingService(
+                runner: TrainingRunner(
+                    jobs: platform.jobs, datasets: platform.datasets, artifacts: platform.artifacts,
+                    registry: platform.registry, heartbeat: .milliseconds(50), logger: Logger(label: "test"),
+                    now: { server.clock.now }),
+                jobs: platform.jobs, workers: 1, lease: .seconds(3), pollInterval: .milliseconds(50),
+                logger: Logger(label: "test"), now: { server.clock.now })
+            let restarted = Task { try await worker.run() }
+            defer { restarted.cancel() }
             var statuses: [String] = []
             var errors: [String] = []
             for _ in 0..<600 {

@@ -1,3 +1,4 @@
+import SlipwayCore
 /// How one feature's raw values map to bins: bin 0 holds missing values (NaN) and value bin `b >= 1` holds
 /// `upperBounds[b - 2] < x <= upperBounds[b - 1]`.
 ///

@@ -1,3 +1,4 @@
+import SlipwayCore
 /// A tree as grown on bins: enough to score binned rows exactly as the raw-threshold tree scores raw rows.
 struct BinnedTree {
     var feature: [Int32] = []

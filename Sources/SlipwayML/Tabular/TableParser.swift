@@ -294,15 +294,11 @@ struct FlatJSONObjectReader {
             flush()
             guard let escape = peek() else { throw Failure(message: "a string is not closed") }
             position += 1
+            if let scalar = JSONEscapes.scalar(after: escape) {
+                scalars.append(scalar)
+                continue
+            }
             switch escape {
-            case UInt8(ascii: "\""): scalars.append("\"")
-            case UInt8(ascii: "\\"): scalars.append("\\")
-            case UInt8(ascii: "/"): scalars.append("/")
-            case UInt8(ascii: "b"): scalars.append("\u{08}")
-            case UInt8(ascii: "f"): scalars.append("\u{0C}")
-            case UInt8(ascii: "n"): scalars.append("\n")
-            case UInt8(ascii: "r"): scalars.append("\r")
-            case UInt8(ascii: "t"): scalars.append("\t")
             case UInt8(ascii: "u"):
                 var code = try hex4()
                 if (0xD800..<0xDC00).contains(code) {

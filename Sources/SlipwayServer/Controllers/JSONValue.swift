@@ -1,3 +1,5 @@
+import SlipwayCore
+
 /// A parsed JSON document, for the prediction hot path.
 ///
 /// Foundation's `JSONSerialization` boxes every number in an `NSNumber` and every container in an
@@ -216,15 +218,11 @@ enum JSONValue: Sendable {
                 guard index + 1 < bytes.count else { throw ParseError() }
                 let escaped = bytes[index + 1]
                 index += 2
+                if let scalar = JSONEscapes.scalar(after: escaped) {
+                    scalars.append(scalar)
+                    continue
+                }
                 switch escaped {
-                case UInt8(ascii: "\""): scalars.append("\"")
-                case UInt8(ascii: "\\"): scalars.append("\\")
-                case UInt8(ascii: "/"): scalars.append("/")
-                case UInt8(ascii: "b"): scalars.append("\u{08}")
-                case UInt8(ascii: "f"): scalars.append("\u{0C}")
-                case UInt8(ascii: "n"): scalars.append("\n")
-                case UInt8(ascii: "r"): scalars.append("\r")
-                case UInt8(ascii: "t"): scalars.append("\t")
                 case UInt8(ascii: "u"):
                     var code = try hex4(at: index)
                     index += 4
