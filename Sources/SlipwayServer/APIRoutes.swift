@@ -230,6 +230,9 @@ enum APIRoutes {
             method: .get, path: "/api/v1/teams/{team}/shared-datasets", policy: .team(.read),
             summary: "Datasets other teams granted to this team", tag: "data"),
         APIRoute(
+            method: .get, path: "/api/v1/teams/{team}/shared-datasets/{owner}/{dataset}/versions", policy: .team(.read),
+            summary: "A granted dataset's versions", tag: "data"),
+        APIRoute(
             method: .get, path: "/api/v1/teams/{team}/shared-datasets/{owner}/{dataset}/versions/{version}",
             policy: .team(.read), summary: "A granted dataset's version (PII masked without a pii grant)", tag: "data"),
         APIRoute(

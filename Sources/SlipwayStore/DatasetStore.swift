@@ -12,11 +12,14 @@ public struct NewDatasetVersion: Sendable, Equatable {
     public var profile: DatasetProfile
     public var report: ValidationReport?
     public var source: String
+    /// The SQL a snapshot ran, recorded in the audit entry of the version.
+    public var query: String?
 
     public init(
         digest: String, format: DatasetFormat, rowCount: Int, columns: [String], contractVersion: Int,
-        profile: DatasetProfile, report: ValidationReport?, source: String
+        profile: DatasetProfile, report: ValidationReport?, source: String, query: String? = nil
     ) {
+        self.query = query
         self.digest = digest
         self.format = format
         self.rowCount = rowCount
@@ -331,12 +334,14 @@ public struct SQLDatasetStore: DatasetStore {
                     \(bind: reportJSON), \(bind: new.source), \(bind: audit.actor), \(bind: now.milliseconds))
                 """
             ).run()
+            var detail = [
+                "digest": new.digest, "rows": String(new.rowCount), "status": new.status.rawValue,
+                "contract": String(new.contractVersion), "source": new.source,
+            ]
+            if let query = new.query { detail["query"] = String(query.prefix(4000)) }
             try await AuditWriter.append(
                 db, context: audit, team: team, action: "dataset.version.create", target: "dataset:\(dataset)/\(number)",
-                detail: [
-                    "digest": new.digest, "rows": String(new.rowCount), "status": new.status.rawValue,
-                    "contract": String(new.contractVersion), "source": new.source,
-                ], at: now)
+                detail: detail, at: now)
             return DatasetVersion(
                 dataset: id, version: number, digest: new.digest, size: size, format: new.format,
                 rowCount: new.rowCount, columns: new.columns, contractVersion: new.contractVersion,

@@ -211,6 +211,9 @@ struct DataAndTrainingAPITests {
             let emailProfile = ((sharedVersion["profile"] as? [String: Any])?["columns"] as? [[String: Any]])?
                 .first { $0["name"] as? String == "email" }
             #expect(emailProfile?["pii"] as? Bool == true && emailProfile?["top_values"] == nil)
+            let sharedVersions = try await client.call(
+                .get, "/api/v1/teams/growth/shared-datasets/fraud/customers/versions", key: reader.aliceKey)
+            #expect(sharedVersions.items.map { $0["version"] as? Int } == [1])
             let masked = try await client.call(.get, path, key: reader.aliceKey)
             #expect(masked.status == .ok)
             #expect(masked["masked"] as? [String] == ["email"])
@@ -448,6 +451,10 @@ struct SnapshotAPITests {
             #expect(snapshot.status == .created, "\(snapshot.errorMessage)")
             #expect(snapshot["row_count"] as? Int == 20 && snapshot["source"] as? String == "sql:crm")
             #expect(snapshot["format"] as? String == "jsonl" && snapshot["columns"] as? [String] == ["id", "x1", "y"])
+            let audit = try await client.call(.get, "/api/v1/audit?team=fraud&limit=200", key: server.adminKey)
+            let created = audit.items.last { $0["action"] as? String == "dataset.version.create" }
+            let detail = (created?["detail"] as? String).flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) }
+            #expect((detail as? [String: Any])?["query"] as? String == "SELECT id, x1, y FROM customers WHERE id < 20")
             let broken = try await client.call(
                 .post, "/api/v1/teams/fraud/datasets/customers/snapshots", key: key,
                 json: ["source": "crm", "query": "SELECT nope FROM customers"])

@@ -297,12 +297,16 @@ struct Datasets: AsyncParsableCommand {
     struct Versions: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A dataset's versions.")
         @OptionGroup var options: ClientOptions
-        @Option(name: .shortAndLong, help: "Team.") var team: String?
+        @Option(name: .shortAndLong, help: "Team (the reader).") var team: String?
         @Argument(help: "Dataset name.") var name: String
+        @Option(help: "The team that owns the dataset, when it was granted to yours.") var owner: String?
 
         func run() async throws {
             try await reporting {
-                let data = try await options.client().send(.GET, try datasetPath(options, team, name) + "/versions")
+                let path = try owner.map {
+                    "/api/v1/teams/\(try options.team(team).pathSegment)/shared-datasets/\($0.pathSegment)/\(name.pathSegment)"
+                } ?? datasetPath(options, team, name)
+                let data = try await options.client().send(.GET, path + "/versions")
                 Output.render(
                     data, options.output,
                     columns: [

@@ -204,6 +204,11 @@ struct DatasetController {
             }
             return try Response.json(ListResponse(items: items))
         }
+        router.get(RouterPath(sharedOne + "/versions")) { _, context in
+            let (dataset, _) = try await sharedDataset(context)
+            let versions = try await datasets.versions(dataset: dataset.id)
+            return try Response.json(ListResponse(items: versions.map { DTO.DatasetVersionOut($0, name: dataset.name) }))
+        }
         router.get(RouterPath(sharedOne + "/versions/{version}")) { _, context in
             let (dataset, grant) = try await sharedDataset(context)
             return try await versionResponse(dataset, context, pii: grant.pii)

@@ -21,7 +21,7 @@ struct DatasetService: Sendable {
     /// Stores `body` as the next version of `dataset`.
     func push(
         team: TeamID, dataset name: String, format: DatasetFormat, body: some AsyncSequence<ByteBuffer, any Error> & Sendable,
-        source: String, audit: AuditContext, at now: Date
+        source: String, query: String? = nil, audit: AuditContext, at now: Date
     ) async throws -> (DatasetVersion, DatasetVersionDetail) {
         guard let dataset = try await datasets.dataset(team: team, name: name) else {
             throw SlipwayError.notFound(
@@ -35,7 +35,7 @@ struct DatasetService: Sendable {
             artifacts.chunks(of: record), format: format, contract: contract?.contract)
         let new = NewDatasetVersion(
             digest: record.digest, format: format, rowCount: profile.rowCount, columns: columns,
-            contractVersion: contract?.version ?? 0, profile: profile, report: report, source: source)
+            contractVersion: contract?.version ?? 0, profile: profile, report: report, source: source, query: query)
         let version = try await datasets.addVersion(team: team, dataset: name, new, audit: audit, at: now)
         try await triggerRetraining(team: team, dataset: name, version: version, at: now)
         return (version, DatasetVersionDetail(version: version, profile: profile, report: report))
@@ -67,7 +67,7 @@ struct DatasetService: Sendable {
         }
         return try await push(
             team: team.id, dataset: name, format: .jsonl, body: FileBuffers(path: path), source: "sql:\(source.name)",
-            audit: audit, at: now)
+            query: query, audit: audit, at: now)
     }
 
     /// Validates `body` against the newest contract without storing anything.
