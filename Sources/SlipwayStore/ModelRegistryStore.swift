@@ -36,6 +36,8 @@ public protocol ModelRegistryStore: Sendable {
         team: TeamID, model: String, _ version: NewModelVersion, audit: AuditContext, at now: Date
     ) async throws -> ModelVersion
     func version(team: TeamID, model: String, version: Int) async throws -> ModelVersion?
+    /// The version a training job registered, if any (a retried job registers once).
+    func version(team: TeamID, model: String, trainingJob: String) async throws -> ModelVersion?
     func versions(team: TeamID, model: String, page: PageRequest) async throws -> Page<ModelVersion>
     func updateVersion(
         team: TeamID, model: String, version: Int, description: String?, status: VersionStatus?, audit: AuditContext,
@@ -247,6 +249,20 @@ public struct SQLModelRegistryStore: ModelRegistryStore {
                 """
                 SELECT v.* FROM model_versions v JOIN models m ON m.id = v.model_id
                 WHERE m.team_id = \(bind: team.rawValue) AND m.name = \(bind: model) AND v.version = \(bind: Int64(version))
+                """
+            ).all()
+            return try await Self.decodeVersions(rows, db).first
+        }
+    }
+
+    public func version(team: TeamID, model: String, trainingJob: String) async throws -> ModelVersion? {
+        try await database.read { db in
+            let rows = try await db.raw(
+                """
+                SELECT v.* FROM model_versions v JOIN models m ON m.id = v.model_id
+                WHERE m.team_id = \(bind: team.rawValue) AND m.name = \(bind: model)
+                    AND v.training_job = \(bind: trainingJob)
+                ORDER BY v.version LIMIT 1
                 """
             ).all()
             return try await Self.decodeVersions(rows, db).first

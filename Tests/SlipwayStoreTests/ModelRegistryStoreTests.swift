@@ -219,6 +219,26 @@ struct ModelRegistryStoreTests {
         }
     }
 
+    @Test("the version a training job registered is found by the job, in its team only", arguments: await Backend.all)
+    func versionByTrainingJob(_ backend: Backend) async throws {
+        try await StoreHarness.with(backend) { harness in
+            let team = try await harness.makeTeam("ml")
+            let other = try await harness.makeTeam("other")
+            let registry = harness.registry
+            _ = try await registry.createModel(
+                team: team.id, name: "churn", description: "", tags: [:], audit: Self.audit, at: Self.now)
+            let record = try await harness.upload(Array("model".utf8), team: team.id)
+            _ = try await registry.createVersion(
+                team: team.id, model: "churn", Self.newVersion(record), audit: Self.audit, at: Self.now)
+            var trained = Self.newVersion(record)
+            trained.lineage = Lineage(datasetVersion: "customers@2", trainingJob: "job_1")
+            _ = try await registry.createVersion(team: team.id, model: "churn", trained, audit: Self.audit, at: Self.now)
+            #expect(try await registry.version(team: team.id, model: "churn", trainingJob: "job_1")?.version == 2)
+            #expect(try await registry.version(team: team.id, model: "churn", trainingJob: "job_2") == nil)
+            #expect(try await registry.version(team: other.id, model: "churn", trainingJob: "job_1") == nil)
+        }
+    }
+
     @Test("concurrent version creation hands out distinct numbers", arguments: await Backend.all)
     func concurrentVersions(_ backend: Backend) async throws {
         try await StoreHarness.with(backend) { harness in

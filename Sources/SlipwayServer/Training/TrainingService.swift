@@ -283,6 +283,10 @@ struct TrainingRunner: Sendable {
         _ trained: TrainedModel, job: Job, dataset: Dataset, detail: DatasetVersionDetail, contract: ContractVersion?
     ) async throws -> JobResult {
         let spec = job.spec
+        // A retry after a crash between registering and finishing finds its own version instead of adding one.
+        if let registered = try await registry.version(team: job.team, model: spec.model, trainingJob: job.id.rawValue) {
+            return JobResult(model: spec.model, version: registered.version, metrics: registered.metrics)
+        }
         let audit = AuditContext.system("job:\(job.id)")
         let artifact = trained.artifact
         let record = try await artifacts.upload(
