@@ -36,11 +36,12 @@ public struct Identifier<Tag: IdentifierTag>: Hashable, Sendable, Codable, Custo
     }
 
     static func isValid(_ value: String) -> Bool {
-        let utf8 = Array(value.utf8)
-        let prefix = Array(Tag.prefix.utf8)
-        guard utf8.count == prefix.count + 33, utf8.starts(with: prefix), utf8[prefix.count] == UInt8(ascii: "_")
-        else { return false }
-        return utf8[(prefix.count + 1)...].allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+        let utf8 = value.utf8
+        let prefix = Tag.prefix.utf8
+        guard utf8.count == prefix.count + 33, utf8.starts(with: prefix) else { return false }
+        let separator = utf8.index(utf8.startIndex, offsetBy: prefix.count)
+        guard utf8[separator] == UInt8(ascii: "_") else { return false }
+        return utf8[utf8.index(after: separator)...].allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
     public var description: String { rawValue }

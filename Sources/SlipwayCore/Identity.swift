@@ -117,15 +117,28 @@ public struct APIKeyToken: Sendable, Equatable, CustomStringConvertible {
         self.secret = secret
     }
 
-    /// Parses a token; returns nil for anything malformed (the caller answers 401).
+    /// Parses a token (`slw_` + 32 hex digits of key ID + `_` + 64 hex digits of secret); returns nil for
+    /// anything malformed (the caller answers 401). Runs on every authenticated request, so it reads the
+    /// bytes once and allocates only the two strings it keeps.
     public init?(parsing text: String) {
-        let parts = text.split(separator: "_", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == Self.scheme, parts[2].utf8.count == 64,
-            parts[2].utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }),
-            let id = try? APIKeyID(validating: "\(APIKeyTag.prefix)_\(parts[1])")
+        let bytes = text.utf8
+        let scheme = Self.scheme.utf8
+        let idLength = 32, secretLength = 64
+        guard bytes.count == scheme.count + 1 + idLength + 1 + secretLength, bytes.starts(with: scheme) else {
+            return nil
+        }
+        let idStart = bytes.index(bytes.startIndex, offsetBy: scheme.count + 1)
+        let idEnd = bytes.index(idStart, offsetBy: idLength)
+        let secretStart = bytes.index(after: idEnd)
+        guard bytes[bytes.index(before: idStart)] == UInt8(ascii: "_"), bytes[idEnd] == UInt8(ascii: "_"),
+            bytes[idStart..<idEnd].allSatisfy(Self.isLowerHex), bytes[secretStart...].allSatisfy(Self.isLowerHex)
         else { return nil }
-        self.keyID = id
-        self.secret = String(parts[2])
+        self.keyID = APIKeyID(trusted: APIKeyTag.prefix + "_" + String(text[idStart..<idEnd]))
+        self.secret = String(text[secretStart...])
+    }
+
+    private static func isLowerHex(_ byte: UInt8) -> Bool {
+        (48...57).contains(byte) || (97...102).contains(byte)
     }
 
     /// The full token. Shown to the user once, never stored.

@@ -33,8 +33,7 @@ struct AuthorizationMiddleware: RouterMiddleware {
 
         var context = context
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-            let token = APIKeyToken(
-                parsing: String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)),
+            let token = APIKeyToken(parsing: Self.trimmed(header.dropFirst("Bearer ".count))),
             let caller = try await identity.authenticate(token, at: now())
         else { throw SlipwayError.unauthenticated }
         context.caller = caller
@@ -68,5 +67,14 @@ struct AuthorizationMiddleware: RouterMiddleware {
             }
         }
         return try await next(request, context)
+    }
+
+    /// The key without surrounding spaces and tabs. (Foundation's `trimmingCharacters` bridges through
+    /// `NSString`: ~5% of a prediction's CPU.)
+    static func trimmed(_ text: Substring) -> String {
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = text.firstIndex(where: { !blank($0) }), let last = text.lastIndex(where: { !blank($0) })
+        else { return "" }
+        return String(text[first...last])
     }
 }

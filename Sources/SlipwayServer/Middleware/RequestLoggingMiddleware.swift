@@ -27,13 +27,13 @@ struct RequestLoggingMiddleware: RouterMiddleware {
         self.metrics = factory
     }
 
-    func instruments(method: String, route: String, status: String) -> (Metrics.Counter, Metrics.Timer) {
-        let key = method + " " + route + " " + status
+    func instruments(method: String, route: String, status: Int) -> (Metrics.Counter, Metrics.Timer) {
+        let key = InstrumentKey(method: method, route: route, status: status)
         if let found = instruments.entries.withLock({ $0[key] }) { return found }
         let made = (
             Metrics.Counter(
                 label: "slipway_http_requests_total",
-                dimensions: [("method", method), ("route", route), ("status", status)], factory: metrics),
+                dimensions: [("method", method), ("route", route), ("status", String(status))], factory: metrics),
             Metrics.Timer(
                 label: "slipway_http_request_duration_seconds", dimensions: [("route", route)],
                 preferredDisplayUnit: .seconds, factory: metrics)
@@ -61,8 +61,7 @@ struct RequestLoggingMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - start
         response.headers[.init("X-Request-Id")!] = requestID
         let route = context.endpointPath ?? "NotFound"
-        let status = String(response.status.code)
-        let (counter, timer) = instruments(method: request.method.rawValue, route: route, status: status)
+        let (counter, timer) = instruments(method: request.method.rawValue, route: route, status: response.status.code)
         counter.increment()
         timer.recordNanoseconds(elapsed.nanoseconds)
         let level: Logger.Level = response.status.code < 400 && Self.isQuiet(route) ? .debug : .info
@@ -71,7 +70,7 @@ struct RequestLoggingMiddleware: RouterMiddleware {
             level: level, "request",
             metadata: [
                 "method": .string(request.method.rawValue), "path": .string(request.uri.path),
-                "status": .string(status), "duration_ms": .string(String(format: "%.3f", elapsed.milliseconds)),
+                "status": .stringConvertible(response.status.code), "duration_ms": .string(String(format: "%.3f", elapsed.milliseconds)),
                 "principal": .string(context.shared.principal ?? "-"),
             ])
         return response
@@ -92,7 +91,14 @@ struct RequestLoggingMiddleware: RouterMiddleware {
 }
 
 final class InstrumentCache: Sendable {
-    let entries = Mutex<[String: (Metrics.Counter, Metrics.Timer)]>([:])
+    let entries = Mutex<[InstrumentKey: (Metrics.Counter, Metrics.Timer)]>([:])
+}
+
+/// Hashed without building a string per request.
+struct InstrumentKey: Hashable {
+    var method: String
+    var route: String
+    var status: Int
 }
 
 final class RequestSequence: Sendable {

@@ -167,13 +167,14 @@ final class PredictionService: Sendable {
         let elapsed = ContinuousClock.now - started
         let micros = UInt64(max(0, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000))
         let deployment = target.deployment
-        let endpoint = "\(deployment.endpoint)@\(deployment.environment.rawValue)"
-        let key = Self.statsKey(deployment)
-        stats.record(endpoint: key, version: version, latencyMicros: max(1, micros), error: error, now: .now)
-        if !error, rows > 0 { self.rows.withLock { $0["\(key)#\(version)", default: 0] += Int64(rows) } }
+        stats.record(endpoint: target.statsKey, version: version, latencyMicros: max(1, micros), error: error, now: .now)
+        if !error, rows > 0 {
+            let key = target.rowsKeys[version] ?? "\(target.statsKey)#\(version)"
+            self.rows.withLock { $0[key, default: 0] += Int64(rows) }
+        }
         usage.record(
-            team: deployment.team.rawValue, endpoint: endpoint, version: version, rows: error ? 0 : rows, error: error,
-            now: now())
+            team: deployment.team.rawValue, endpoint: target.usageEndpoint, version: version, rows: error ? 0 : rows,
+            error: error, now: now())
         return micros
     }
 

@@ -79,6 +79,12 @@ final class LiveDeployment: Sendable {
     let versions: [Int: LoadedVersion]
     let admission: AdmissionController
     let sampler: PredictionSampler
+    /// `team/environment/endpoint`: the key of this deployment's latency statistics.
+    let statsKey: String
+    /// `endpoint@environment`: the endpoint as usage records name it.
+    let usageEndpoint: String
+    /// `statsKey#version` per version: the keys of the rows-served counters in `/metrics`.
+    let rowsKeys: [Int: String]
 
     init(
         deployment: Deployment, teamName: String, modelName: String, versions: [Int: LoadedVersion],
@@ -91,6 +97,11 @@ final class LiveDeployment: Sendable {
         self.versions = versions
         self.admission = admission
         self.sampler = sampler
+        // Built once here rather than on every prediction.
+        let statsKey = PredictionService.statsKey(deployment)
+        self.statsKey = statsKey
+        self.usageEndpoint = "\(deployment.endpoint)@\(deployment.environment.rawValue)"
+        self.rowsKeys = Dictionary(uniqueKeysWithValues: versions.keys.map { ($0, "\(statsKey)#\($0)") })
     }
 
     /// The features per row every version of this deployment expects (the first routed version's).
