@@ -44,11 +44,15 @@ public struct UpstreamSettings: Sendable, Equatable, Codable {
     public var timeoutMillis: Int
     /// Retries after a failed attempt (connection errors, 502, 503, timeouts), at most 3.
     public var maxRetries: Int
+    /// The name of an operator-declared bearer token sent to the upstream (`serve --upstream-credential`);
+    /// the token itself is never stored with the deployment.
+    public var credential: String?
 
     public init(
         url: String, model: String, version: String? = nil, inputName: String = "input", timeoutMillis: Int = 1000,
-        maxRetries: Int = 1
+        maxRetries: Int = 1, credential: String? = nil
     ) {
+        self.credential = credential
         self.url = url
         self.model = model
         self.version = version
@@ -66,10 +70,11 @@ public struct UpstreamSettings: Sendable, Equatable, Codable {
         inputName = try container.decodeIfPresent(String.self, forKey: .inputName) ?? "input"
         timeoutMillis = try container.decodeIfPresent(Int.self, forKey: .timeoutMillis) ?? 1000
         maxRetries = try container.decodeIfPresent(Int.self, forKey: .maxRetries) ?? 1
+        credential = try container.decodeIfPresent(String.self, forKey: .credential)
     }
 
     enum CodingKeys: String, CodingKey {
-        case url, model, version
+        case url, model, version, credential
         case inputName = "input_name"
         case timeoutMillis = "timeout_ms"
         case maxRetries = "max_retries"

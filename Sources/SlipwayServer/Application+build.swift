@@ -37,7 +37,7 @@ public struct SlipwayPlatform: Sendable {
         let registry = SQLModelRegistryStore(database: database)
         let serving = ServingRegistry(
             registry: registry, identity: identity, artifacts: artifacts, logger: logger,
-            maxModelBytes: configuration.maxArtifactBytes)
+            maxModelBytes: configuration.maxArtifactBytes, upstreamCredentials: configuration.upstreamCredentials)
         let predictions = PredictionService(
             registry: serving,
             rateLimiter: RateLimiter(

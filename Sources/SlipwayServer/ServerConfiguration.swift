@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayServing
 import SlipwayStore
 
 /// Everything `slipway serve` can be told. Built by the CLI from flags and the environment; the
@@ -37,6 +38,9 @@ public struct ServerConfiguration: Sendable {
     /// How often deployments are re-read (changes made through other replicas).
     public var deploymentSyncInterval: Duration = .seconds(10)
     /// Sampled predictions kept per deployment, and for how long.
+    /// Bearer tokens for upstream model servers, referred to by name in deployments
+    /// (`--upstream-credential NAME[@TEAM,…]=ENV_VAR`).
+    public var upstreamCredentials: [UpstreamCredential] = []
     public var predictionLogRetention: (keepPerDeployment: Int, maxAge: TimeInterval) = (10_000, 30 * 86_400)
 
 

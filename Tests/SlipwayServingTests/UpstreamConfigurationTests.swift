@@ -151,3 +151,60 @@ struct UpstreamConfigurationTests {
         #expect(long == "xxxxxxxxxx…")
     }
 }
+
+@Suite("Upstream credentials")
+struct UpstreamCredentialTests {
+    let environment = ["EDGE_TOKEN": "tok-123", "EMPTY": "", "SPACED": "has space"]
+
+    @Test("NAME[@TEAMS]=ENV_VAR reads the token from the environment; teams limit who may use it")
+    func parsing() throws {
+        let open = try UpstreamCredential(parsing: "edge=EDGE_TOKEN", environment: environment)
+        #expect(open.name == "edge")
+        #expect(open.teams == nil)
+        #expect(open.allows(team: "anyone"))
+        let scoped = try UpstreamCredential(parsing: "edge@fraud,payments=EDGE_TOKEN", environment: environment)
+        #expect(scoped.teams == ["fraud", "payments"])
+        #expect(scoped.allows(team: "payments"))
+        #expect(!scoped.allows(team: "marketing"))
+        #expect(try UpstreamCredential.token(named: "edge", team: "fraud", in: [scoped]) == "tok-123")
+    }
+
+    @Test("the token never shows in a description")
+    func redacted() throws {
+        let credential = try UpstreamCredential(parsing: "edge@fraud=EDGE_TOKEN", environment: environment)
+        #expect(credential.description == "edge@fraud=<redacted>")
+        #expect(!"\(credential)".contains("tok-123"))
+        #expect(!String(describing: [credential]).contains("tok-123"))
+    }
+
+    @Test(
+        "malformed declarations are refused with what to fix",
+        arguments: [
+            ("edge", "NAME[@TEAM,TEAM]=ENV_VAR"), ("=EDGE_TOKEN", "NAME[@TEAM,TEAM]=ENV_VAR"),
+            ("edge=MISSING", "'MISSING' is not set"), ("edge=", "'' is not set"),
+            ("edge@=EDGE_TOKEN", "at least one team"), ("Bad Name=EDGE_TOKEN", "upstream credential name"),
+            ("edge=EMPTY", "non-empty visible ASCII"), ("edge=SPACED", "non-empty visible ASCII"),
+        ])
+    func refusals(text: String, message: String) {
+        #expect {
+            try UpstreamCredential(parsing: text, environment: environment)
+        } throws: { error in
+            guard let error = error as? SlipwayError else { return false }
+            return error.kind == .badRequest && error.message.contains(message)
+        }
+    }
+
+    @Test("a team may use only credentials declared for it, and the refusal lists those it may use")
+    func scope() throws {
+        let mine = try UpstreamCredential(name: "mine", teams: ["fraud"], token: "a")
+        let theirs = try UpstreamCredential(name: "theirs", teams: ["payments"], token: "b")
+        #expect(throws: SlipwayError.self) { try UpstreamCredential.token(named: "theirs", team: "fraud", in: [mine, theirs]) }
+        do {
+            _ = try UpstreamCredential.token(named: "theirs", team: "fraud", in: [mine, theirs])
+        } catch {
+            #expect(error.code == "unknown_upstream_credential")
+            #expect(error.message.contains("it may use 'mine'"))
+            #expect(error.message.components(separatedBy: "'theirs'").count == 2, "named once, as the one asked for")
+        }
+    }
+}

@@ -6,6 +6,7 @@ import Metrics
 import Prometheus
 import SlipwayCore
 import SlipwayServer
+import SlipwayServing
 import SlipwayStore
 
 /// `slipway serve`: runs the platform server until SIGTERM or SIGINT.
@@ -39,6 +40,11 @@ struct Serve: AsyncParsableCommand {
             "A database teams may snapshot into datasets: NAME[@TEAM,TEAM]=postgres://… or NAME=sqlite:///path (repeatable; also $SLIPWAY_DATA_SOURCES, space-separated).",
             valueName: "source"))
     var dataSource: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "A bearer token for upstream model servers, read from an environment variable and named in deployments' upstream settings: NAME[@TEAM,TEAM]=ENV_VAR (repeatable).",
+            valueName: "credential"))
+    var upstreamCredential: [String] = []
     @Option(help: "Training jobs run at once on this server (0: none, an API-only replica).") var trainingWorkers: Int = 1
 
     func run() async throws {
@@ -69,6 +75,16 @@ struct Serve: AsyncParsableCommand {
         }
         guard Set(settings.dataSources.map(\.name)).count == settings.dataSources.count else {
             throw ValidationError("--data-source names must be unique")
+        }
+        do {
+            settings.upstreamCredentials = try upstreamCredential.map {
+                try UpstreamCredential(parsing: $0, environment: environment)
+            }
+        } catch let error as SlipwayError {
+            throw ValidationError("--upstream-credential: \(error.message)")
+        }
+        guard Set(settings.upstreamCredentials.map(\.name)).count == settings.upstreamCredentials.count else {
+            throw ValidationError("--upstream-credential names must be unique")
         }
         guard (0...64).contains(trainingWorkers) else { throw ValidationError("--training-workers must be 0 to 64") }
         settings.trainingWorkers = trainingWorkers

@@ -195,12 +195,45 @@ struct Deploy: AsyncParsableCommand {
     @Option(help: "Requests waiting for a slot before 503.") var maxQueue: Int?
     @Option(help: "Deadline per request in milliseconds.") var timeoutMs: Int?
     @Option(help: "Share of requests kept in the prediction log, 0 to 1.") var logSampleRate: Double?
+    @Option(
+        help: ArgumentHelp(
+            "Serve routed traffic from this Open Inference Protocol v2 server (e.g. http://mlserver:8080); the fallback version answers locally when it fails.",
+            valueName: "url"))
+    var upstream: String?
+    @Option(help: "The model's name on the upstream server (default: the model name).") var upstreamModel: String?
+    @Option(help: "The upstream's bearer token, by the name the operator declared (serve --upstream-credential).")
+    var upstreamCredential: String?
+    @Flag(help: "Stop using an upstream server: serve the routed versions locally.") var noUpstream = false
 
     func validate() throws {
         if let weight, !(1...100).contains(weight) {
             throw ValidationError("--weight must be 1 to 100, got \(weight)")
         }
         if fallback != nil, noFallback { throw ValidationError("--fallback and --no-fallback exclude each other") }
+        if upstream != nil, noUpstream { throw ValidationError("--upstream and --no-upstream exclude each other") }
+        if upstream == nil, upstreamModel != nil || upstreamCredential != nil {
+            throw ValidationError("--upstream-model and --upstream-credential need --upstream URL")
+        }
+    }
+
+    struct UpstreamBody: Encodable, Sendable {
+        let url: String
+        let model: String
+        let credential: String?
+    }
+
+    /// Encodes as the upstream object, or as `null` to remove the deployment's upstream.
+    enum UpstreamChange: Encodable, Sendable {
+        case set(UpstreamBody)
+        case remove
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .set(let body): try container.encode(body)
+            case .remove: try container.encodeNil()
+            }
+        }
     }
 
     struct RouteBody: Encodable, Sendable {
@@ -216,10 +249,11 @@ struct Deploy: AsyncParsableCommand {
         var max_queue: Int?
         var timeout_ms: Int?
         var log_sample_rate: Double?
+        var upstream: UpstreamChange?
 
         var isEmpty: Bool {
             max_batch_rows == nil && max_batch_delay_us == nil && max_concurrent == nil && max_queue == nil
-                && timeout_ms == nil && log_sample_rate == nil
+                && timeout_ms == nil && log_sample_rate == nil && upstream == nil
         }
     }
 
@@ -275,7 +309,12 @@ struct Deploy: AsyncParsableCommand {
             let kept = existing.flatMap { ($0.model ?? model) == model ? $0.fallbackVersion : nil }
             let settings = SettingsBody(
                 max_batch_rows: batchRows, max_batch_delay_us: batchDelayUs, max_concurrent: maxConcurrent,
-                max_queue: maxQueue, timeout_ms: timeoutMs, log_sample_rate: logSampleRate)
+                max_queue: maxQueue, timeout_ms: timeoutMs, log_sample_rate: logSampleRate,
+                upstream: noUpstream
+                    ? .remove
+                    : upstream.map {
+                        .set(UpstreamBody(url: $0, model: upstreamModel ?? model, credential: upstreamCredential))
+                    })
             let body = Body(
                 model: model, environment: environment.rawValue, routes: routes,
                 fallback_version: noFallback ? nil : fallback ?? kept, settings: settings.isEmpty ? nil : settings)

@@ -126,10 +126,7 @@ struct DeploymentController {
             if let fallback = body.fallbackVersion, !versions.contains(fallback) { versions.append(fallback) }
             if let upstream = settings.upstream {
                 // Checked here so a bad URL is a 400 before anything is stored.
-                _ = try UpstreamConfiguration(
-                    baseURL: upstream.url, model: upstream.model, version: upstream.version,
-                    inputName: upstream.inputName, timeoutMilliseconds: upstream.timeoutMillis,
-                    maxRetries: upstream.maxRetries)
+                _ = try serving.upstreamConfiguration(upstream, team: team.name)
             }
             try await serving.prepare(team: team.id, model: model.name, versions: versions)
             let deployment = try await deployments.putDeployment(

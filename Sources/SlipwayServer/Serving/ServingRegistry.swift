@@ -121,6 +121,7 @@ final class ServingRegistry: Sendable {
     private let artifacts: ArtifactStore
     private let logger: Logger
     private let maxModelBytes: Int64
+    private let upstreamCredentials: [UpstreamCredential]
 
     /// Keyed by ``key(team:endpoint:environment:)``.
     private let live = Mutex<[String: LiveDeployment]>([:])
@@ -129,8 +130,9 @@ final class ServingRegistry: Sendable {
 
     init(
         registry: any ModelRegistryStore, identity: any IdentityStore, artifacts: ArtifactStore, logger: Logger,
-        maxModelBytes: Int64 = 1 << 30
+        maxModelBytes: Int64 = 1 << 30, upstreamCredentials: [UpstreamCredential] = []
     ) {
+        self.upstreamCredentials = upstreamCredentials
         self.registry = registry
         self.identity = identity
         self.artifacts = artifacts
@@ -190,7 +192,7 @@ final class ServingRegistry: Sendable {
         var versions: [Int: LoadedVersion] = [:]
         let previous = live.withLock { $0[key] }
         let upstream = try deployment.settings.upstream.map { settings throws(SlipwayError) in
-            try upstreamClient(settings, endpoint: deployment.endpoint, previous: previous)
+            try upstreamClient(settings, team: team.name, endpoint: deployment.endpoint, previous: previous)
         }
         for number in deployment.versions {
             guard let version = try await registry.version(team: deployment.team, model: model.name, version: number)
@@ -234,14 +236,23 @@ final class ServingRegistry: Sendable {
             ])
     }
 
+    /// The client configuration for `settings` in team `team`, with its credential's token.
+    /// - Throws: 400 naming the setting that is wrong, or the credential the team may not use.
+    func upstreamConfiguration(_ settings: UpstreamSettings, team: String) throws(SlipwayError) -> UpstreamConfiguration {
+        let token = try settings.credential.map { name throws(SlipwayError) in
+            try UpstreamCredential.token(named: name, team: team, in: upstreamCredentials)
+        }
+        return try UpstreamConfiguration(
+            baseURL: settings.url, model: settings.model, version: settings.version, inputName: settings.inputName,
+            timeoutMilliseconds: settings.timeoutMillis, maxRetries: settings.maxRetries, bearerToken: token)
+    }
+
     /// The client for an upstream, keeping the previous revision's (and its circuit breaker's state) when
     /// the upstream did not change.
-    private func upstreamClient(_ settings: UpstreamSettings, endpoint: String, previous: LiveDeployment?) throws(SlipwayError)
-        -> UpstreamClient
-    {
-        let configuration = try UpstreamConfiguration(
-            baseURL: settings.url, model: settings.model, version: settings.version, inputName: settings.inputName,
-            timeoutMilliseconds: settings.timeoutMillis, maxRetries: settings.maxRetries)
+    private func upstreamClient(
+        _ settings: UpstreamSettings, team: String, endpoint: String, previous: LiveDeployment?
+    ) throws(SlipwayError) -> UpstreamClient {
+        let configuration = try upstreamConfiguration(settings, team: team)
         if let existing = previous?.versions.values.compactMap(\.upstream).first,
             existing.configuration == configuration
         {
