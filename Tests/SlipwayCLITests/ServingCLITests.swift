@@ -129,9 +129,28 @@ struct ServingCLITests {
             ["deploy", "m", "1", "--weight", "0"], ["deploy", "m", "1", "--weight", "101"],
             ["deploy", "m", "1", "--env", "qa"], ["deploy", "m", "1", "--fallback", "1", "--no-fallback"],
             ["usage", "--month", "2025-13"], ["usage", "--month", "2025-1"],
+            ["deploy", "m", "1", "--upstream-model", "x"], ["deploy", "m", "1", "--upstream-credential", "edge"],
+            ["deploy", "m", "1", "--upstream", "http://h:8080", "--no-upstream"],
         ] {
             #expect(throws: (any Error).self, "\(bad)") { try SlipwayCommand.parseAsRoot(bad) }
         }
+        let upstream = try #require(
+            try SlipwayCommand.parseAsRoot([
+                "deploy", "m", "1", "--upstream", "http://mlserver:8080", "--upstream-model", "fraud-v2",
+                "--upstream-credential", "edge",
+            ]) as? Deploy)
+        #expect(upstream.upstream == "http://mlserver:8080" && upstream.upstreamModel == "fraud-v2")
+        #expect(upstream.upstreamCredential == "edge" && !upstream.noUpstream)
+        // The settings body sets the upstream as an object, or removes it with an explicit null.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let set = Deploy.SettingsBody(
+            upstream: .set(.init(url: "http://mlserver:8080", model: "fraud-v2", credential: "edge")))
+        #expect(
+            String(decoding: try encoder.encode(set), as: UTF8.self)
+                == #"{"upstream":{"credential":"edge","model":"fraud-v2","url":"http:\/\/mlserver:8080"}}"#)
+        #expect(String(decoding: try encoder.encode(Deploy.SettingsBody(upstream: .remove)), as: UTF8.self) == #"{"upstream":null}"#)
+        #expect(!Deploy.SettingsBody(upstream: .remove).isEmpty && Deploy.SettingsBody().isEmpty)
         #expect(try SlipwayCommand.parseAsRoot(["usage", "--month", "2025-02"]) is Usage)
         #expect(try SlipwayCommand.parseAsRoot(["undeploy", "fraud", "--env", "production"]) is Undeploy)
         #expect(try SlipwayCommand.parseAsRoot(["deployments", "undeploy", "fraud"]) is Undeploy)
