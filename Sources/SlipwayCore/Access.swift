@@ -72,11 +72,16 @@ public struct Caller: Sendable, Equatable {
     public let keyID: APIKeyID
     /// The caller's role in each team it belongs to.
     public let roles: [TeamID: Role]
+    /// The teams whose resources the caller may read (``Permission/read``), worked out once: every
+    /// prediction request looks its endpoint up among them.
+    public let readableTeams: Set<TeamID>
 
     public init(principal: Principal, keyID: APIKeyID, roles: [TeamID: Role]) {
         self.principal = principal
         self.keyID = keyID
         self.roles = roles
+        self.readableTeams = Set(
+            roles.filter { principal.isPlatformAdmin || $0.value.permissions.contains(.read) }.keys)
     }
 
     public var isPlatformAdmin: Bool { principal.isPlatformAdmin }

@@ -277,8 +277,16 @@ enum APIRoutes {
             summary: "Recompute the audit hash chain", tag: "audit"),
     ]
 
-    static func key(_ method: HTTPRequest.Method, _ path: String) -> String { "\(method.rawValue) \(path)" }
+    /// A route's identity: method and path pattern (`GET /api/v1/teams/{team}`).
+    struct Key: Hashable, CustomStringConvertible {
+        let method: HTTPRequest.Method
+        let path: String
+        var description: String { "\(method.rawValue) \(path)" }
+    }
 
-    static let policyTable: [String: AccessPolicy] = Dictionary(
+    /// Looked up on every request: a struct key, so no string is built per request.
+    static func key(_ method: HTTPRequest.Method, _ path: String) -> Key { Key(method: method, path: path) }
+
+    static let policyTable: [Key: AccessPolicy] = Dictionary(
         uniqueKeysWithValues: all.map { (key($0.method, $0.path), $0.policy) })
 }

@@ -487,3 +487,14 @@ struct OverloadTests {
         }
     }
 }
+
+@Suite("Batching per core")
+struct BatchingPerCoreTests {
+    @Test("a version runs one batch per core at most, within the deployment's max_concurrent")
+    func concurrentBatches() {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        #expect(LoadedVersion.concurrentBatches(ServingSettings(maxConcurrent: 1)) == 1)
+        #expect(LoadedVersion.concurrentBatches(ServingSettings(maxConcurrent: 1000)) == cores)
+        #expect(LoadedVersion.concurrentBatches(ServingSettings(maxConcurrent: 2)) == min(2, cores))
+    }
+}

@@ -205,7 +205,7 @@ struct PredictionController {
         let environment = try DeploymentEnvironment.parse(
             request.headers[Self.environmentHeader]
                 ?? request.uri.queryParameters.get("environment").map { String($0) } ?? "production")
-        let teams = Set(caller.roles.keys.filter { caller.can(.read, in: $0) })
+        let teams = caller.readableTeams
         var candidates = service.registry.deployments(named: name, environment: environment, teams: teams)
         if candidates.isEmpty {
             // Endpoints other teams shared with one of the caller's teams.

@@ -10,7 +10,7 @@ import SlipwayStore
 /// shipping). For team routes, a caller who is not a member gets 404, as if the team did not exist.
 struct AuthorizationMiddleware: RouterMiddleware {
     typealias Context = SlipwayRequestContext
-    let policies: [String: AccessPolicy]
+    let policies: [APIRoutes.Key: AccessPolicy]
     let identity: any IdentityStore
     let now: @Sendable () -> Date
 

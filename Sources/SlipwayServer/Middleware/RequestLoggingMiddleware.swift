@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import Metrics
@@ -42,6 +43,8 @@ struct RequestLoggingMiddleware: RouterMiddleware {
         return made
     }
 
+    static let requestIDHeader = HTTPField.Name("X-Request-Id")!
+
     static func isQuiet(_ route: String) -> Bool {
         route.hasPrefix("/v2/models/") || route.hasPrefix("/v1/models/") || route.hasPrefix("/mlflow/")
             || route == "/healthz" || route == "/readyz" || route.hasPrefix("/v2/health/")
@@ -52,14 +55,14 @@ struct RequestLoggingMiddleware: RouterMiddleware {
     ) async throws -> Response {
         var context = context
         let requestID =
-            request.headers[.init("X-Request-Id")!].flatMap(Self.acceptedRequestID)
+            request.headers[Self.requestIDHeader].flatMap(Self.acceptedRequestID)
             ?? idPrefix + "-" + String(sequence.value.wrappingAdd(1, ordering: .relaxed).newValue, radix: 16)
         context.requestID = requestID
         context.logger[metadataKey: "request_id"] = .string(requestID)
         let start = ContinuousClock.now
         var response = try await next(request, context)
         let elapsed = ContinuousClock.now - start
-        response.headers[.init("X-Request-Id")!] = requestID
+        response.headers[Self.requestIDHeader] = requestID
         let route = context.endpointPath ?? "NotFound"
         let (counter, timer) = instruments(method: request.method.rawValue, route: route, status: response.status.code)
         counter.increment()

@@ -48,10 +48,18 @@ final class LoadedVersion: Sendable {
             batcher = Batcher(
                 predictor: predictor,
                 configuration: try .init(
-                    maxBatchRows: settings.maxBatchRows, maxDelay: .microseconds(settings.maxBatchDelayMicros)))
+                    maxBatchRows: settings.maxBatchRows, maxDelay: .microseconds(settings.maxBatchDelayMicros),
+                    maxConcurrentBatches: Self.concurrentBatches(settings)))
         } else {
             batcher = nil
         }
+    }
+
+    /// Batches of one version that may compute at once: one per core, within the deployment's
+    /// `max_concurrent`. A request that finds a core free runs at once instead of waiting for the batch
+    /// on the other core to finish; batches form when every core is busy, which is when they pay.
+    static func concurrentBatches(_ settings: ServingSettings) -> Int {
+        max(1, min(settings.maxConcurrent, ProcessInfo.processInfo.activeProcessorCount))
     }
 
     /// Every output for `count` rows: upstream, through the batcher, or directly.
