@@ -8,9 +8,15 @@ public protocol DeploymentStore: Sendable {
     /// Creates the deployment of `endpoint` in `environment`, or replaces its model, routes, fallback and
     /// settings (bumping its revision). Checks in one transaction that the model and every version exist
     /// and are `ready`, and, for production, that every version is allowed there.
+    /// Creates or replaces a deployment, bumping its revision.
+    ///
+    /// Updates are compare-and-set on the revision read in the same transaction, so two concurrent updates
+    /// never both succeed from the same revision (the loser gets 409 `deployment_changed`).
+    /// - Parameter expectedRevision: the revision the caller last read (0: it must not exist yet); nil
+    ///   replaces whatever is there. A mismatch is 409 `deployment_changed`.
     func putDeployment(
         team: TeamID, endpoint: String, environment: DeploymentEnvironment, model: String, routes: [TrafficRoute],
-        fallbackVersion: Int?, settings: ServingSettings, audit: AuditContext, at now: Date
+        fallbackVersion: Int?, settings: ServingSettings, expectedRevision: Int?, audit: AuditContext, at now: Date
     ) async throws -> Deployment
     func deployment(team: TeamID, endpoint: String, environment: DeploymentEnvironment) async throws -> Deployment?
     func deployments(team: TeamID) async throws -> [Deployment]
@@ -43,7 +49,7 @@ public struct SQLDeploymentStore: DeploymentStore {
 
     public func putDeployment(
         team: TeamID, endpoint: String, environment: DeploymentEnvironment, model: String, routes: [TrafficRoute],
-        fallbackVersion: Int?, settings: ServingSettings, audit: AuditContext, at now: Date
+        fallbackVersion: Int?, settings: ServingSettings, expectedRevision: Int? = nil, audit: AuditContext, at now: Date
     ) async throws -> Deployment {
         try ResourceName.validate(endpoint, as: "endpoint name")
         try Deployment.validate(routes: routes, settings: settings)
@@ -91,19 +97,29 @@ public struct SQLDeploymentStore: DeploymentStore {
             let revision: Int
             let createdBy: String
             let createdAt: Date
+            let current = try existing.map { Int(try $0.decode(column: "revision", as: Int64.self)) } ?? 0
+            if let expectedRevision, expectedRevision != current {
+                throw Self.changed(endpoint, environment, current: current, expected: expectedRevision)
+            }
             if let existing {
                 id = DeploymentID(trusted: try existing.decode(column: "id", as: String.self))
-                revision = Int(try existing.decode(column: "revision", as: Int64.self)) + 1
+                revision = current + 1
                 createdBy = try existing.decode(column: "created_by", as: String.self)
                 createdAt = Date(milliseconds: try existing.decode(column: "created_at", as: Int64.self))
-                try await db.raw(
+                // Compare-and-set: a concurrent update that committed after our read leaves no row to update
+                // (PostgreSQL re-checks the condition on the newest row version once the other commits).
+                let updated = try await db.raw(
                     """
                     UPDATE deployments SET model_id = \(bind: modelID), routes = \(bind: routesJSON),
                         fallback_version = \(bind: fallbackVersion.map(Int64.init)), settings = \(bind: settingsJSON),
                         revision = \(bind: Int64(revision)), updated_at = \(bind: now.milliseconds)
-                    WHERE id = \(bind: id.rawValue)
+                    WHERE id = \(bind: id.rawValue) AND revision = \(bind: Int64(current))
+                    RETURNING id
                     """
-                ).run()
+                ).first()
+                guard updated != nil else {
+                    throw Self.changed(endpoint, environment, current: nil, expected: expectedRevision ?? current)
+                }
             } else {
                 id = DeploymentID.random()
                 revision = 1
@@ -132,6 +148,20 @@ public struct SQLDeploymentStore: DeploymentStore {
                 routes: routes, fallbackVersion: fallbackVersion, settings: settings, revision: revision,
                 createdBy: createdBy, createdAt: createdAt, updatedAt: now)
         }
+    }
+
+    static func changed(_ endpoint: String, _ environment: DeploymentEnvironment, current: Int?, expected: Int)
+        -> SlipwayError
+    {
+        let now =
+            switch current {
+            case 0: "does not exist"
+            case let revision?: "is at revision \(revision)"
+            case nil: "was changed by another request meanwhile"
+            }
+        return SlipwayError.conflict(
+            "deployment '\(endpoint)' in \(environment.rawValue) \(now), not revision \(expected) as this update "
+                + "expected: read it again and re-apply your change", code: "deployment_changed")
     }
 
     public func deployment(team: TeamID, endpoint: String, environment: DeploymentEnvironment) async throws

@@ -498,3 +498,31 @@ struct BatchingPerCoreTests {
         #expect(LoadedVersion.concurrentBatches(ServingSettings(maxConcurrent: 2)) == min(2, cores))
     }
 }
+
+@Suite("Deployment updates from stale reads")
+struct DeploymentRevisionTests {
+    @Test("a PUT naming the revision it read is refused with 409 once someone else changed the deployment")
+    func staleRevision() async throws {
+        try await TestServer.with { server, client in
+            let fixture = try await ServingAPITests.seed(server, client)
+            let key = fixture.aliceKey
+            func put(_ routes: [[String: Int]], revision: Int?) async throws -> Reply {
+                var body: [String: Any] = ["model": "fraud-detector", "environment": "staging", "routes": routes]
+                if let revision { body["revision"] = revision }
+                return try await client.call(.put, "/api/v1/teams/fraud/deployments/fraud", key: key, json: body)
+            }
+            #expect(try await put([["version": 1]], revision: 0).status == .created)
+            // Two clients read revision 1 and each add a canary; the second must not silently undo the first.
+            let first = try await put([["version": 1, "weight": 90], ["version": 2, "weight": 10]], revision: 1)
+            #expect(first.status == .ok && first["revision"] as? Int == 2)
+            let second = try await put([["version": 1, "weight": 50], ["version": 2, "weight": 50]], revision: 1)
+            #expect(second.status == .conflict, "\(second.json)")
+            #expect(second.errorCode == "deployment_changed")
+            #expect(second.errorMessage.contains("is at revision 2, not revision 1"), "\(second.errorMessage)")
+            let shown = try await client.call(.get, "/api/v1/teams/fraud/deployments/fraud?environment=staging", key: key)
+            #expect((shown["routes"] as? [[String: Any]])?.compactMap { $0["weight"] as? Int } == [90, 10])
+            #expect(try await put([["version": 1]], revision: -1).status == .badRequest)
+            #expect(try await put([["version": 1]], revision: nil).status == .ok, "without a revision: last write wins")
+        }
+    }
+}

@@ -33,7 +33,7 @@ struct DeploymentStoreTests {
                 try await store.putDeployment(
                     team: team.id, endpoint: "fraud", environment: .staging, model: "fraud",
                     routes: [TrafficRoute(version: 1, weight: 100)], fallbackVersion: nil, settings: ServingSettings(),
-                    audit: Self.audit, at: Self.now)
+                    expectedRevision: 0, audit: Self.audit, at: Self.now)
             }
             #expect(created.revision == 1)
             #expect(try await store.deployment(team: team.id, endpoint: "fraud", environment: .staging) == created)
@@ -44,7 +44,7 @@ struct DeploymentStoreTests {
                 try await store.putDeployment(
                     team: team.id, endpoint: "fraud", environment: .staging, model: "fraud",
                     routes: [TrafficRoute(version: 1, weight: 90), TrafficRoute(version: 2, weight: 10)],
-                    fallbackVersion: 1, settings: settings, audit: Self.audit, at: Self.now)
+                    fallbackVersion: 1, settings: settings, expectedRevision: 1, audit: Self.audit, at: Self.now)
             }
             #expect(updated.id == created.id && updated.revision == 2 && updated.fallbackVersion == 1)
             #expect(updated.versions == [1, 2])
@@ -63,6 +63,52 @@ struct DeploymentStoreTests {
         }
     }
 
+    @Test("updates are compare-and-set on the revision: a stale or concurrent update gets 409 and changes nothing",
+          arguments: await Backend.all)
+    func optimisticConcurrency(_ backend: Backend) async throws {
+        try await StoreHarness.with(backend) { harness in
+            let team = try await Self.seed(harness)
+            let store = harness.deployments
+            func put(weight: Int, expecting revision: Int?) async throws -> Deployment {
+                try await store.putDeployment(
+                    team: team.id, endpoint: "fraud", environment: .staging, model: "fraud",
+                    routes: [TrafficRoute(version: 1, weight: weight), TrafficRoute(version: 2, weight: 100 - weight)],
+                    fallbackVersion: nil, settings: ServingSettings(), expectedRevision: revision, audit: Self.audit,
+                    at: Self.now)
+            }
+            let first = try await put(weight: 90, expecting: 0)
+            #expect(first.revision == 1)
+            let created = await expectSlipwayError(.conflict, code: "deployment_changed") {
+                try await put(weight: 50, expecting: 0)
+            }
+            #expect(created?.message.contains("is at revision 1, not revision 0") == true, "\(created?.message ?? "")")
+            #expect(try await put(weight: 80, expecting: 1).revision == 2)
+            let stale = await expectSlipwayError(.conflict, code: "deployment_changed") {
+                try await put(weight: 10, expecting: 1)
+            }
+            #expect(stale?.message.contains("read it again") == true)
+            let missing = await expectSlipwayError(.conflict, code: "deployment_changed") {
+                try await store.putDeployment(
+                    team: team.id, endpoint: "other", environment: .staging, model: "fraud",
+                    routes: [TrafficRoute(version: 1, weight: 100)], fallbackVersion: nil, settings: ServingSettings(),
+                    expectedRevision: 3, audit: Self.audit, at: Self.now)
+            }
+            #expect(missing?.message.contains("does not exist") == true)
+            // Eight updates racing from the same revision: exactly one wins, the rest are refused.
+            let outcomes = await withTaskGroup(of: Bool.self) { group in
+                for weight in 1...8 {
+                    group.addTask { (try? await put(weight: weight * 10, expecting: 2)) != nil }
+                }
+                var wins = 0
+                for await won in group where won { wins += 1 }
+                return wins
+            }
+            #expect(outcomes == 1)
+            let now = try #require(try await store.deployment(team: team.id, endpoint: "fraud", environment: .staging))
+            #expect(now.revision == 3)
+        }
+    }
+
     @Test("production needs versions allowed there; missing versions, bad weights and other teams are refused", arguments: await Backend.all)
     func refusals(_ backend: Backend) async throws {
         try await StoreHarness.with(backend) { harness in
@@ -74,7 +120,8 @@ struct DeploymentStoreTests {
             {
                 try await store.putDeployment(
                     team: team, endpoint: "fraud", environment: environment, model: "fraud", routes: routes,
-                    fallbackVersion: fallback, settings: ServingSettings(), audit: Self.audit, at: Self.now)
+                    fallbackVersion: fallback, settings: ServingSettings(), expectedRevision: nil, audit: Self.audit,
+                    at: Self.now)
             }
             let audited = try await harness.auditCount()
             let refused = await expectSlipwayError(.forbidden) { try await put(team.id, .production, [.init(version: 1, weight: 1)]) }

@@ -263,6 +263,9 @@ struct Deploy: AsyncParsableCommand {
         let routes: [RouteBody]
         let fallback_version: Int?
         let settings: SettingsBody?
+        /// The revision this change was computed from (0: none yet): the server refuses it with 409 if the
+        /// deployment changed meanwhile, so two concurrent canaries cannot silently undo each other.
+        let revision: Int
     }
 
     var endpointName: String { endpoint ?? model }
@@ -317,7 +320,8 @@ struct Deploy: AsyncParsableCommand {
                     })
             let body = Body(
                 model: model, environment: environment.rawValue, routes: routes,
-                fallback_version: noFallback ? nil : fallback ?? kept, settings: settings.isEmpty ? nil : settings)
+                fallback_version: noFallback ? nil : fallback ?? kept, settings: settings.isEmpty ? nil : settings,
+                revision: existing?.revision ?? 0)
             let data = try await client.send(
                 .PUT, try deploymentsPath(options, teamName, endpoint: endpointName), json: body)
             if options.output == .json { return Output.print(json: data) }

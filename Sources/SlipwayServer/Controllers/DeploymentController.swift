@@ -79,9 +79,11 @@ struct DeploymentController {
         let routes: [RouteIn]
         var fallbackVersion: Int?
         var settings: SettingsIn?
+        /// The revision the client read and changed (0: create only); a deployment changed since is 409.
+        var revision: Int?
 
         enum CodingKeys: String, CodingKey {
-            case model, environment, routes, settings
+            case model, environment, routes, settings, revision
             case fallbackVersion = "fallback_version"
         }
     }
@@ -100,6 +102,11 @@ struct DeploymentController {
             let team = try context.requireTeam()
             let endpoint = try context.parameter("endpoint")
             let environment = try DeploymentEnvironment.parse(body.environment ?? "staging")
+            if let revision = body.revision, revision < 0 {
+                throw SlipwayError.badRequest(
+                    "revision is the deployment's current revision (0: create only), got \(revision)",
+                    code: "invalid_revision")
+            }
             guard let model = try await registry.model(team: team.id, name: body.model) else {
                 throw SlipwayError.notFound("model '\(body.model)' not found in this team", code: "model_not_found")
             }
@@ -131,7 +138,8 @@ struct DeploymentController {
             try await serving.prepare(team: team.id, model: model.name, versions: versions)
             let deployment = try await deployments.putDeployment(
                 team: team.id, endpoint: endpoint, environment: environment, model: model.name, routes: routes,
-                fallbackVersion: body.fallbackVersion, settings: settings, audit: try context.audit(), at: now())
+                fallbackVersion: body.fallbackVersion, settings: settings, expectedRevision: body.revision,
+                audit: try context.audit(), at: now())
             try await serving.apply(deployment)
             return try Response.json(try await out(deployment, team: team), status: existing == nil ? .created : .ok)
         }
