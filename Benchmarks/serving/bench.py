@@ -1,7 +1,7 @@
 """Helpers for Benchmarks/serving/run.sh (standard library only; run with any Python 3.9+).
 
   bench.py wrk   --out FILE --run RUN --side S --model M --conns N --url URL --lua LUA [--body F] [--dur S]
-                 [--server-pid PID] [--quiet-wait S] [--quiet-thr CORES]
+                 [--server-pid PID] [--quiet-wait S] [--quiet-thr CORES] [--rep K] [--pair MODEL]
       one wrk run (1 thread, --latency, 10 s timeout) after a 3 s warm-up at 2 connections; appends one JSON
       line to FILE with req/s, p50/p90/p99/max, error counts and the CPU used meanwhile by the server's
       process tree, by wrk, and by everything else on the machine ("foreign_cores": the noise). The
@@ -11,7 +11,7 @@
   bench.py value RESPONSE.json
       prints the last value of the first output of an OIP v2 response: P(y=1) for one row.
   bench.py table --results FILE --run RUN [--markdown]
-      prints the side-by-side table of one run and the goals it is measured against.
+      prints the side-by-side table of one run (medians over its repetitions) and the goals.
 """
 import argparse
 import datetime
@@ -98,7 +98,8 @@ def cmd_wrk(a):
     r = json.loads(lines[0][7:]) if lines else {"error": (p.stdout[-500:] + p.stderr[-500:]).strip()}
     non2xx = [l.strip() for l in p.stdout.splitlines() if "Non-2xx" in l or "Socket errors" in l]
     rec = {
-        "run": a.run, "side": a.side, "model": a.model, "conns": a.conns, "dur": a.dur, "url": a.url,
+        "run": a.run, "rep": a.rep, "pair": a.pair, "side": a.side, "model": a.model, "conns": a.conns, "dur": a.dur,
+        "url": a.url,
         "body": a.body, "when": datetime.datetime.now().isoformat(timespec="seconds"),
         "quiet_before": quiet, "quiet_wait_s": waited, "busy_cores_before": before,
         "server_cores": round(srv_cpu / wall, 2) if a.server_pid else None,
@@ -108,7 +109,7 @@ def cmd_wrk(a):
     }
     with open(a.out, "a") as f:
         f.write(json.dumps(rec) + "\n")
-    with open(os.path.join(os.path.dirname(os.path.abspath(a.out)), f"wrk_{a.run}_{a.side}_{a.model}_c{a.conns}.txt"),
+    with open(os.path.join(os.path.dirname(os.path.abspath(a.out)), f"wrk_{a.run}_r{a.rep}_{a.side}_{a.model}{'_' + a.pair if a.pair else ''}_c{a.conns}.txt"),
               "w") as f:
         f.write(p.stdout + p.stderr)
     print(f"  {a.side:8s} {a.model:8s} c={a.conns:<3d} req/s={r.get('rps')} p50={r.get('p50_ms')} ms "
@@ -136,16 +137,43 @@ def fmt(v, nd=0):
     return f"{v:,.{nd}f}" if nd == 0 else f"{v:.{nd}f}"
 
 
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
 def cmd_table(a):
+    """One row per model and connection count: the median over repetitions of each figure, and of each
+    ratio computed within a repetition (Slipway against the MLServer run just before it, and against the
+    GET /healthz run just after it), so a slow minute on a shared machine moves both sides of a ratio."""
     recs = [json.loads(l) for l in open(a.results) if l.strip()]
     recs = [r for r in recs if r.get("run") == a.run]
-    by = {(r["side"], r["model"], r["conns"]): r for r in recs}
+    by = {}
+    for r in recs:
+        by.setdefault((r["side"], r["model"], r["conns"]), {})[r.get("rep", 1)] = r
+    trivial_by = {}
+    for r in recs:
+        if r["model"] == "healthz":
+            trivial_by[(r["conns"], r.get("pair"), r.get("rep", 1))] = r
     conns = sorted({r["conns"] for r in recs})
     models = [m for m in ("logreg", "xgb", "lgbm") if any(k[1] == m for k in by)]
+    reps = sorted({r.get("rep", 1) for r in recs})
     md = a.markdown
 
     def row(cells):
         return ("| " + " | ".join(cells) + " |") if md else "  ".join(cells)
+
+    def rps(rec):
+        return (rec or {}).get("r", {}).get("rps")
+
+    def field(rec, name):
+        return (rec or {}).get("r", {}).get(name)
+
+    def trivial_for(c, m, rep):
+        return trivial_by.get((c, m, rep)) or trivial_by.get((c, None, rep))
 
     head = ["model", "conns", "MLServer req/s", "p50 ms", "p99 ms", "Slipway req/s", "p50 ms", "p99 ms",
             "req/s ratio", "p99 ratio", "Slipway/trivial", "errors M/S", "cores M/S/wrk/other"]
@@ -157,37 +185,51 @@ def cmd_table(a):
         out.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
     goals = []
     for c in conns:
-        trivial = by.get(("slipway", "healthz", c), {}).get("r", {}).get("rps")
         for m in models:
-            ml, sw = by.get(("mlserver", m, c)), by.get(("slipway", m, c))
-            mr, sr = (ml or {}).get("r", {}), (sw or {}).get("r", {})
-            ratio = sr["rps"] / mr["rps"] if sr.get("rps") and mr.get("rps") else None
-            p99 = sr["p99_ms"] / mr["p99_ms"] if sr.get("p99_ms") and mr.get("p99_ms") else None
-            share = sr["rps"] / trivial if sr.get("rps") and trivial else None
-            errs = f"{mr.get('errors_status', '-')}+{mr.get('errors_other', '-')}/" \
-                   f"{sr.get('errors_status', '-')}+{sr.get('errors_other', '-')}"
-            cores = f"{(ml or {}).get('server_cores')}/{(sw or {}).get('server_cores')}/" \
-                    f"{(sw or {}).get('wrk_cores')}/{(sw or {}).get('foreign_cores')}"
-            cells = [m, str(c), fmt(mr.get("rps")), fmt(mr.get("p50_ms"), 2), fmt(mr.get("p99_ms"), 2),
-                     fmt(sr.get("rps")), fmt(sr.get("p50_ms"), 2), fmt(sr.get("p99_ms"), 2),
-                     (fmt(ratio, 1) + "x") if ratio else "-", fmt(p99, 3), fmt(share, 2), errs, cores]
+            ml, sw = by.get(("mlserver", m, c), {}), by.get(("slipway", m, c), {})
+            ratios, p99s, shares = [], [], []
+            for rep in reps:
+                mr, sr, tr = ml.get(rep), sw.get(rep), trivial_for(c, m, rep)
+                if rps(sr) and rps(mr):
+                    ratios.append(rps(sr) / rps(mr))
+                if field(sr, "p99_ms") and field(mr, "p99_ms"):
+                    p99s.append(field(sr, "p99_ms") / field(mr, "p99_ms"))
+                if rps(sr) and rps(tr):
+                    shares.append(rps(sr) / rps(tr))
+            ratio, p99, share = median(ratios), median(p99s), median(shares)
+            errors = lambda d: (sum(field(r, "errors_status") or 0 for r in d.values()),
+                                sum(field(r, "errors_other") or 0 for r in d.values()))
+            (me, mo), (se, so) = errors(ml), errors(sw)
+            cores = lambda d, k: fmt(median([r.get(k) for r in d.values()]), 2)
+            cells = [m, str(c), fmt(median([rps(r) for r in ml.values()])),
+                     fmt(median([field(r, "p50_ms") for r in ml.values()]), 2),
+                     fmt(median([field(r, "p99_ms") for r in ml.values()]), 2),
+                     fmt(median([rps(r) for r in sw.values()])),
+                     fmt(median([field(r, "p50_ms") for r in sw.values()]), 2),
+                     fmt(median([field(r, "p99_ms") for r in sw.values()]), 2),
+                     (fmt(ratio, 1) + "x") if ratio else "-", fmt(p99, 3), fmt(share, 2),
+                     f"{me}+{mo}/{se}+{so}",
+                     f"{cores(ml, 'server_cores')}/{cores(sw, 'server_cores')}/{cores(sw, 'wrk_cores')}/"
+                     f"{cores(sw, 'foreign_cores')}"]
             out.append(row(cells) if md else "  ".join(x.rjust(w) for x, w in zip(cells, widths)))
             if c == 32:
                 goals.append((m, ratio, p99, share))
             elif share is not None:
                 goals.append((m + f"@{c}", None, None, share))
-        h = by.get(("slipway", "healthz", c))
-        if h:
-            hr = h["r"]
-            cells = ["healthz", str(c), "", "", "", fmt(hr.get("rps")), fmt(hr.get("p50_ms"), 2),
-                     fmt(hr.get("p99_ms"), 2), "", "", "1.00",
-                     f"-/{hr.get('errors_status')}+{hr.get('errors_other')}",
-                     f"-/{h.get('server_cores')}/{h.get('wrk_cores')}/{h.get('foreign_cores')}"]
+        hs = [r for (cc, _, _), r in trivial_by.items() if cc == c]
+        if hs:
+            cells = ["healthz", str(c), "", "", "", fmt(median([rps(r) for r in hs])),
+                     fmt(median([field(r, "p50_ms") for r in hs]), 2), fmt(median([field(r, "p99_ms") for r in hs]), 2),
+                     "", "", "1.00",
+                     f"-/{sum(field(r, 'errors_status') or 0 for r in hs)}+{sum(field(r, 'errors_other') or 0 for r in hs)}",
+                     f"-/{fmt(median([r.get('server_cores') for r in hs]), 2)}/"
+                     f"{fmt(median([r.get('wrk_cores') for r in hs]), 2)}/{fmt(median([r.get('foreign_cores') for r in hs]), 2)}"]
             out.append(row(cells) if md else "  ".join(x.rjust(w) for x, w in zip(cells, widths)))
     print("\n".join(out))
     print()
-    print("req/s ratio = Slipway / MLServer; p99 ratio = Slipway p99 / MLServer p99; Slipway/trivial = the "
-          "prediction route's req/s / GET /healthz req/s at the same connections; cores = CPU cores used during "
+    print(f"{len(reps)} repetition(s); every figure is the median over them. req/s ratio = Slipway / MLServer (the "
+          "MLServer run just before); p99 ratio = Slipway p99 / MLServer p99; Slipway/trivial = the prediction "
+          "route's req/s / the req/s of Slipway's GET /healthz run just after it; cores = CPU cores used during "
           "the run by MLServer / Slipway / wrk (Slipway's run) / everything else (Slipway's run).")
     print("Goals: at 32 connections req/s ratio >= 10 and p99 ratio <= 0.1; Slipway/trivial >= 0.70.")
     for m, ratio, p99, share in goals:
@@ -213,6 +255,8 @@ def main():
     w.add_argument("--server-pid", type=int, default=0)
     w.add_argument("--quiet-wait", type=float, default=20)
     w.add_argument("--quiet-thr", type=float, default=0.3)
+    w.add_argument("--rep", type=int, default=1, help="which repetition of the whole run this is")
+    w.add_argument("--pair", help="for the trivial route: the model whose run it directly follows")
     b = sub.add_parser("body")
     b.add_argument("src"); b.add_argument("dst"); b.add_argument("input_name"); b.add_argument("output_name", nargs="?")
     v = sub.add_parser("value")

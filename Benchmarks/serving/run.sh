@@ -11,14 +11,15 @@
 #   as its text model. Through Slipway's HTTP API it creates team `bench`, a developer service account and
 #   its key, the three models and versions, allows them in production and deploys each at
 #   /v2/models/{logreg,xgb,lgbm}/infer. It checks that both servers give the same P(y=1) for the request
-#   row, then runs wrk (1 thread, DUR s after a 3 s warm-up) for each model x {2, 32} connections on both
-#   servers, and Slipway's GET /healthz at the same connections (the framework's ceiling here). It prints
-#   req/s, p50 and p99 side by side with the ratios, and stops both servers on exit (also on Ctrl-C).
+#   row, then runs wrk (1 thread, DUR s after a 3 s warm-up) for each model x {2, 32} connections: MLServer,
+#   then Slipway, then Slipway's GET /healthz (the framework's ceiling here), so each ratio comes from adjacent
+#   runs; REPEAT times over. It prints req/s, p50 and p99 side by side with the ratios (medians over the
+#   repetitions), and stops both servers on exit (also on Ctrl-C).
 # Writes to $WORK (default /tmp/slipway-serving-bench): results.jsonl (one JSON line per wrk run, tagged
 #   with the run id), wrk_RUN_*.txt (raw wrk output), table_RUN.md, slipway.log, mlserver.log.
-# Takes: about 10 minutes with DUR=15 (14 runs of 3 + 15 s, each after waiting up to QUIET_WAIT s for the
-#   machine to calm down), plus the first release build (15+ minutes on 2 cores).
-# Knobs (environment): DUR=15  CONNS="2 32"  MODELS="logreg xgb lgbm"  LOG_LEVEL=info (Slipway's
+# Takes: about 7 minutes per repetition with DUR=15 (18 runs of 3 + 15 s, each after waiting up to QUIET_WAIT s
+#   for the machine to calm down), plus the first release build (15+ minutes on 2 cores).
+# Knobs (environment): DUR=15  CONNS="2 32"  MODELS="logreg xgb lgbm"  REPEAT=1  LOG_LEVEL=info (Slipway's
 #   --log-level; at info, successful predictions and health checks are not logged)  QUIET_WAIT=20  BUILD=1  WORK  PEERS_WORK
 #   SLIPWAY_PORT=18080  MLSERVER_PORT=18090  MLSERVER_OMP_THREADS=1  TOL=1e-5 (largest accepted |P_slipway - P_mlserver|)
 # Usage: Benchmarks/serving/run.sh            (from anywhere)
@@ -31,6 +32,7 @@ WORK=${WORK:-/tmp/slipway-serving-bench}
 DUR=${DUR:-15}
 CONNS=${CONNS:-"2 32"}
 MODELS=${MODELS:-"logreg xgb lgbm"}
+REPEAT=${REPEAT:-1}
 LOG_LEVEL=${LOG_LEVEL:-info}
 QUIET_WAIT=${QUIET_WAIT:-20}
 BUILD=${BUILD:-1}
@@ -187,18 +189,24 @@ print(f'   $m: MLServer {a:.8f}  Slipway {b:.8f}  |diff| {d:.1e}'); sys.exit(0 i
 done
 
 # --- load ----------------------------------------------------------------------------------------------
-log "run $RUN: wrk -t1, ${DUR}s per run, connections: $CONNS (raw results: $WORK/results.jsonl)"
+log "run $RUN: wrk -t1, ${DUR}s per run, connections: $CONNS, $REPEAT repetition(s) (raw results: $WORK/results.jsonl)"
 lua_post=$PEERS_WORK/lua/post_json.lua
 common=(--out "$WORK/results.jsonl" --run "$RUN" --dur "$DUR" --quiet-wait "$QUIET_WAIT")
-for c in $CONNS; do
-  for m in $MODELS; do
-    $BENCH wrk "${common[@]}" --side mlserver --model "$m" --conns "$c" --lua "$lua_post" \
-      --body "$(mlserver_body "$m")" --url "$MLSERVER/v2/models/$(mlserver_name "$m")/infer" --server-pid "$mlserver_pid"
-    AUTH="Bearer $client_key" $BENCH wrk "${common[@]}" --side slipway --model "$m" --conns "$c" --lua "$lua_post" \
-      --body "$WORK/requests/slipway_$m.json" --url "$SLIPWAY/v2/models/$m/infer" --server-pid "$slipway_pid"
+# Each Slipway prediction run sits between the MLServer run it is compared with and the GET /healthz run it is
+# divided by, so a slow minute on a shared machine moves both sides of each ratio; REPEAT > 1 repeats the whole
+# sequence and the table reports medians.
+for rep in $(seq "$REPEAT"); do
+  for c in $CONNS; do
+    for m in $MODELS; do
+      $BENCH wrk "${common[@]}" --rep "$rep" --side mlserver --model "$m" --conns "$c" --lua "$lua_post" \
+        --body "$(mlserver_body "$m")" --url "$MLSERVER/v2/models/$(mlserver_name "$m")/infer" --server-pid "$mlserver_pid"
+      AUTH="Bearer $client_key" $BENCH wrk "${common[@]}" --rep "$rep" --side slipway --model "$m" --conns "$c" \
+        --lua "$lua_post" --body "$WORK/requests/slipway_$m.json" --url "$SLIPWAY/v2/models/$m/infer" \
+        --server-pid "$slipway_pid"
+      $BENCH wrk "${common[@]}" --rep "$rep" --pair "$m" --side slipway --model healthz --conns "$c" \
+        --lua "$here/get.lua" --url "$SLIPWAY/healthz" --server-pid "$slipway_pid"
+    done
   done
-  $BENCH wrk "${common[@]}" --side slipway --model healthz --conns "$c" --lua "$here/get.lua" \
-    --url "$SLIPWAY/healthz" --server-pid "$slipway_pid"
 done
 
 # --- report --------------------------------------------------------------------------------------------
