@@ -226,6 +226,11 @@ struct ServingAPITests {
             let log = try await client.call(.get, "/api/v1/teams/fraud/deployments/fraud/predictions", key: key)
             #expect(log.items.count == 4, "\(log.json)")
             #expect((log.items.first?["inputs"] as? String)?.contains("\"inputs\"") == true)
+            // Logged outputs are the OIP v2 tensors the caller got back, as JSON.
+            let logged = try #require(log.items.compactMap { $0["outputs"] as? String }.first { $0 != "[]" })
+            let tensors = try #require(try JSONSerialization.jsonObject(with: Data(logged.utf8)) as? [[String: Any]])
+            #expect(tensors.first?["shape"] as? [Int] == [3, 1], "\(logged)")
+            #expect((tensors.first?["data"] as? [Double])?.map(Float.init) == (try Self.expected()), "\(logged)")
 
             let metrics = try await client.call(.get, "/metrics", key: server.adminKey)
             let text = String(buffer: metrics.body)

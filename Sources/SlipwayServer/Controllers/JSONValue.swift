@@ -1,4 +1,5 @@
 import SlipwayCore
+import SlipwayRuntime
 
 /// A parsed JSON document, for the prediction hot path.
 ///
@@ -295,5 +296,42 @@ struct JSONWriter {
 
     mutating func integer(_ value: some BinaryInteger) {
         bytes.append(contentsOf: String(value).utf8)
+    }
+
+    /// `[{"name":…,"datatype":…,"shape":[…],"data":[…]}, …]`: output tensors as OIP v2 writes them.
+    mutating func tensors(_ outputs: [PredictionOutput]) {
+        raw("[")
+        for (index, output) in outputs.enumerated() {
+            if index > 0 { raw(",") }
+            raw("{\"name\":")
+            string(output.name)
+            raw(",\"datatype\":")
+            string(output.datatype.rawValue)
+            raw(",\"shape\":[")
+            for (position, dimension) in output.shape.enumerated() {
+                if position > 0 { raw(",") }
+                integer(dimension)
+            }
+            raw("],\"data\":[")
+            switch output.data {
+            case .floats(let values):
+                for (position, value) in values.enumerated() {
+                    if position > 0 { raw(",") }
+                    number(value)
+                }
+            case .int64s(let values):
+                for (position, value) in values.enumerated() {
+                    if position > 0 { raw(",") }
+                    integer(value)
+                }
+            case .strings(let values):
+                for (position, value) in values.enumerated() {
+                    if position > 0 { raw(",") }
+                    string(value)
+                }
+            }
+            raw("]}")
+        }
+        raw("]")
     }
 }

@@ -148,39 +148,9 @@ struct PredictionController {
             writer.string(id)
         }
         if result.usedFallback { writer.raw(",\"parameters\":{\"slipway_fallback\":true}") }
-        writer.raw(",\"outputs\":[")
-        for (index, output) in outputs.enumerated() {
-            if index > 0 { writer.raw(",") }
-            writer.raw("{\"name\":")
-            writer.string(output.name)
-            writer.raw(",\"datatype\":")
-            writer.string(output.datatype.rawValue)
-            writer.raw(",\"shape\":[")
-            for (position, dimension) in output.shape.enumerated() {
-                if position > 0 { writer.raw(",") }
-                writer.integer(dimension)
-            }
-            writer.raw("],\"data\":[")
-            switch output.data {
-            case .floats(let values):
-                for (position, value) in values.enumerated() {
-                    if position > 0 { writer.raw(",") }
-                    writer.number(value)
-                }
-            case .int64s(let values):
-                for (position, value) in values.enumerated() {
-                    if position > 0 { writer.raw(",") }
-                    writer.integer(value)
-                }
-            case .strings(let values):
-                for (position, value) in values.enumerated() {
-                    if position > 0 { writer.raw(",") }
-                    writer.string(value)
-                }
-            }
-            writer.raw("]}")
-        }
-        writer.raw("]}")
+        writer.raw(",\"outputs\":")
+        writer.tensors(outputs)
+        writer.raw("}")
         return Response(
             status: .ok,
             headers: [.contentType: "application/json", Self.versionHeader: String(result.version)],

@@ -186,18 +186,11 @@ final class PredictionService: Sendable {
         "\(deployment.team.rawValue)/\(deployment.environment.rawValue)/\(deployment.endpoint)"
     }
 
+    /// The outputs as the prediction log stores them: the OIP v2 tensor list.
     static func outputsJSON(_ outputs: [PredictionOutput]) -> String {
-        let objects: [[String: Any]] = outputs.map { output in
-            let data: [Any] =
-                switch output.data {
-                case .floats(let values): values.map { $0.isFinite ? Double($0) as Any : NSNull() }
-                case .int64s(let values): values
-                case .strings(let values): values
-                }
-            return ["name": output.name, "shape": output.shape, "datatype": output.datatype.rawValue, "data": data]
-        }
-        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys])) ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self)
+        var writer = JSONWriter()
+        writer.tensors(outputs)
+        return String(decoding: writer.bytes, as: UTF8.self)
     }
 }
 
