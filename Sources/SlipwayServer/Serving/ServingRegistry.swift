@@ -132,7 +132,7 @@ final class ServingRegistry: Sendable {
     private let upstreamCredentials: [UpstreamCredential]
 
     /// Keyed by ``key(team:endpoint:environment:)``.
-    private let live = Mutex<[String: LiveDeployment]>([:])
+    private let live = Mutex<[Key: LiveDeployment]>([:])
     /// Loaded predictors by artifact digest.
     private let predictors = Mutex<[String: any Predictor]>([:])
 
@@ -148,8 +148,15 @@ final class ServingRegistry: Sendable {
         self.maxModelBytes = maxModelBytes
     }
 
-    static func key(team: TeamID, endpoint: String, environment: DeploymentEnvironment) -> String {
-        "\(team.rawValue)/\(environment.rawValue)/\(endpoint)"
+    /// A deployment's place in the live table: hashed as it is, with no string built per request.
+    struct Key: Hashable {
+        let team: TeamID
+        let environment: DeploymentEnvironment
+        let endpoint: String
+    }
+
+    static func key(team: TeamID, endpoint: String, environment: DeploymentEnvironment) -> Key {
+        Key(team: team, environment: environment, endpoint: endpoint)
     }
 
     /// The live deployment, if this instance serves it.
