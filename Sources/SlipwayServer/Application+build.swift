@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -23,6 +24,10 @@ public struct SlipwayPlatform: Sendable {
     let serving: ServingRegistry
     let predictions: PredictionService
     let pricing: Pricing
+    /// The identity store's authentication cache, which the inference fast path reads.
+    let cachedIdentity: CachingIdentityStore
+    /// Request IDs and HTTP metrics, shared by the router and the inference fast path.
+    let instrumentation: RequestInstrumentation
 
     /// Opens the database (migrating it) and the artifact store under `configuration.home`.
     public static func open(
@@ -51,7 +56,8 @@ public struct SlipwayPlatform: Sendable {
             datasets: SQLDatasetStore(database: database), jobs: SQLJobStore(database: database), metrics: metrics, now: now,
             serving: serving, predictions: predictions,
             pricing: try Pricing(
-                freeRowsPerMonth: configuration.freeRowsPerMonth, centsPerMillionRows: configuration.centsPerMillionRows))
+                freeRowsPerMonth: configuration.freeRowsPerMonth, centsPerMillionRows: configuration.centsPerMillionRows),
+            cachedIdentity: identity, instrumentation: RequestInstrumentation(registry: metrics))
     }
 
     func datasetService(_ configuration: ServerConfiguration) -> DatasetService {
@@ -86,7 +92,7 @@ public struct SlipwayPlatform: Sendable {
 public func buildRouter(platform: SlipwayPlatform, configuration: ServerConfiguration) -> Router<SlipwayRequestContext>
 {
     let router = Router(context: SlipwayRequestContext.self)
-    router.add(middleware: RequestLoggingMiddleware(registry: platform.metrics))
+    router.add(middleware: RequestLoggingMiddleware(instrumentation: platform.instrumentation))
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthorizationMiddleware(identity: platform.identity, now: platform.now))
     OpsController(
@@ -156,8 +162,15 @@ public func buildApplication(
         datasets: platform.datasets, interval: configuration.freshnessInterval, logger: logger, now: platform.now)
     let schedules = ScheduleService(
         jobs: platform.jobs, interval: configuration.scheduleInterval, logger: logger, now: platform.now)
+    let server: HTTPServerBuilder =
+        configuration.inferenceFastPath
+        ? .http1(
+            configuration: .init(additionalChannelHandlers: [
+                InferenceFastPath(platform: platform, logger: logger)
+            ])) : .http1()
     return Application(
         router: router,
+        server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "slipway"),
         services: [gc, sync, metering, training, freshness, schedules],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },

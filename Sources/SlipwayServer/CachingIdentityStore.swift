@@ -23,11 +23,8 @@ final class CachingIdentityStore: IdentityStore {
     }
 
     func authenticate(_ token: APIKeyToken, at now: Date) async throws -> Caller? {
+        if let caller = cachedCaller(token, at: now) { return caller }
         let hash = Digest.sha256Hex(Array(token.secret.utf8))
-        let cached = entries.withLock { $0[token.keyID.rawValue] }
-        if let cached, now < cached.validUntil, Digest.constantTimeEquals(cached.secretHash, hash) {
-            return cached.caller
-        }
         guard let caller = try await base.authenticate(token, at: now) else {
             _ = entries.withLock { $0.removeValue(forKey: token.keyID.rawValue) }
             return nil
@@ -37,6 +34,14 @@ final class CachingIdentityStore: IdentityStore {
             entries[token.keyID.rawValue] = (hash, caller, now.addingTimeInterval(ttl))
         }
         return caller
+    }
+
+    /// The caller of `token` if a still-valid authentication of it is cached, without touching the
+    /// database (nil also when the secret does not match: the full path then decides and audits).
+    func cachedCaller(_ token: APIKeyToken, at now: Date) -> Caller? {
+        guard let cached = entries.withLock({ $0[token.keyID.rawValue] }), now < cached.validUntil else { return nil }
+        let hash = Digest.sha256Hex(Array(token.secret.utf8))
+        return Digest.constantTimeEquals(cached.secretHash, hash) ? cached.caller : nil
     }
 
     /// Forgets every cached authentication (after any identity change).

@@ -37,10 +37,13 @@ public struct ServerConfiguration: Sendable {
     public var meteringInterval: Duration = .seconds(5)
     /// How often deployments are re-read (changes made through other replicas).
     public var deploymentSyncInterval: Duration = .seconds(10)
-    /// Sampled predictions kept per deployment, and for how long.
     /// Bearer tokens for upstream model servers, referred to by name in deployments
     /// (`--upstream-credential NAME[@TEAM,…]=ENV_VAR`).
     public var upstreamCredentials: [UpstreamCredential] = []
+    /// Answer small OIP v2 infer requests on the connection's event loop when nothing has to wait
+    /// (see docs/serving.md, "The inference fast path"); off, every request takes the router.
+    public var inferenceFastPath: Bool = true
+    /// Sampled predictions kept per deployment, and for how long.
     public var predictionLogRetention: (keepPerDeployment: Int, maxAge: TimeInterval) = (10_000, 30 * 86_400)
 
 

@@ -147,6 +147,16 @@ public final class AdmissionController: Sendable {
         return try await body()
     }
 
+    /// Takes a slot only if one is free now and nobody is queued for it (never waits, never counts a
+    /// refusal). Every `true` must be paired with ``release()``.
+    public func tryAcquire() -> Bool {
+        state.withLock { state in
+            guard state.queue.isEmpty, state.inFlight < state.limits.maxConcurrent else { return false }
+            state.inFlight += 1
+            return true
+        }
+    }
+
     /// Takes a slot, waiting in the queue if needed. Every successful call must be paired with ``release()``.
     func acquire(deadline: ContinuousClock.Instant) async throws {
         let entry = state.withLock { state -> Entry in
@@ -169,7 +179,7 @@ public final class AdmissionController: Sendable {
     }
 
     /// Gives a slot back, handing it straight to the oldest waiter if there is one.
-    func release() {
+    public func release() {
         let granted = state.withLock { state -> CheckedContinuation<Void, any Error>? in
             if state.inFlight <= state.limits.maxConcurrent, let waiter = state.queue.popFirst() {
                 return waiter.continuation  // the slot passes to the waiter; in-flight is unchanged

@@ -46,6 +46,10 @@ struct Serve: AsyncParsableCommand {
             valueName: "credential"))
     var upstreamCredential: [String] = []
     @Option(help: "Training jobs run at once on this server (0: none, an API-only replica).") var trainingWorkers: Int = 1
+    @Flag(
+        help:
+            "Send every request through the router: no inference fast path for small OIP v2 infer requests (for comparison or debugging).")
+    var noFastPath = false
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -88,6 +92,7 @@ struct Serve: AsyncParsableCommand {
         }
         guard (0...64).contains(trainingWorkers) else { throw ValidationError("--training-workers must be 0 to 64") }
         settings.trainingWorkers = trainingWorkers
+        settings.inferenceFastPath = !noFastPath
         let configuration = settings
 
         let level = Logger.Level(rawValue: logLevel) ?? .info

@@ -115,6 +115,17 @@ struct PredictionController {
         _ request: Request, _ context: SlipwayRequestContext, _ target: LiveDeployment, version: Int?
     ) async throws -> Response {
         let raw = try await JSONCoding.collect(request, limit: maxBodyBytes)
+        let parsed = try Self.inferRequest(raw, target: target)
+        let result = try await predict(parsed.rows, target, context, version: version, body: raw)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json", Self.versionHeader: String(result.version)],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: try Self.inferResponse(parsed, result, target: target))))
+    }
+
+    /// An OIP v2 infer body, parsed and checked against `target`'s signature.
+    /// - Throws: ``SlipwayError`` 400 naming what is wrong.
+    static func inferRequest(_ raw: ByteBuffer, target: LiveDeployment) throws -> OIPInferRequest {
         guard raw.readableBytes > 0 else {
             throw SlipwayError.badRequest("the request needs a JSON body", code: "invalid_json")
         }
@@ -125,8 +136,14 @@ struct PredictionController {
             throw SlipwayError.badRequest("the body is not valid JSON", code: "invalid_json")
         }
         guard body.isObject else { throw SlipwayError.badRequest("the body must be a JSON object", code: "invalid_json") }
-        let parsed = try OIPInferRequest(body, target: target)
-        let result = try await predict(parsed.rows, target, context, version: version, body: raw)
+        return try OIPInferRequest(body, target: target)
+    }
+
+    /// The OIP v2 infer response body: the outputs the request asked for (all by default).
+    /// - Throws: ``SlipwayError`` 400 when the request named an output the model does not have.
+    static func inferResponse(_ parsed: OIPInferRequest, _ result: PredictionResult, target: LiveDeployment) throws
+        -> [UInt8]
+    {
         var outputs = result.outputs
         if let requested = parsed.requestedOutputs {
             let names = Set(outputs.map(\.name))
@@ -151,10 +168,14 @@ struct PredictionController {
         writer.raw(",\"outputs\":")
         writer.tensors(outputs)
         writer.raw("}")
-        return Response(
-            status: .ok,
-            headers: [.contentType: "application/json", Self.versionHeader: String(result.version)],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: writer.bytes)))
+        return writer.bytes
+    }
+
+    /// Whether every output `parsed` asks for exists (so the response cannot fail after predicting).
+    static func outputsExist(_ parsed: OIPInferRequest, target: LiveDeployment) -> Bool {
+        guard let requested = parsed.requestedOutputs else { return true }
+        let names = Set(target.signature?.outputs.map(\.name) ?? [])
+        return requested.allSatisfy(names.contains)
     }
 
     // MARK: Shared
@@ -169,34 +190,14 @@ struct PredictionController {
         return try await service.predict(request, on: target)
     }
 
-    /// Finds the deployment `name` among the caller's teams.
+    /// Finds the deployment `name` among the caller's teams (see ``PredictionService/resolve(name:caller:environment:team:)``).
     private func resolve(_ request: Request, _ context: SlipwayRequestContext, name: String) throws -> LiveDeployment {
-        let caller = try context.requireCaller()
         let environment = try DeploymentEnvironment.parse(
             request.headers[Self.environmentHeader]
                 ?? request.uri.queryParameters.get("environment").map { String($0) } ?? "production")
-        let teams = caller.readableTeams
-        var candidates = service.registry.deployments(named: name, environment: environment, teams: teams)
-        if candidates.isEmpty {
-            // Endpoints other teams shared with one of the caller's teams.
-            candidates = service.registry.all.filter { live in
-                live.deployment.endpoint == name && live.deployment.environment == environment
-                    && !teams.isDisjoint(with: live.deployment.settings.sharedWith)
-            }
-        }
-        if let teamName = request.headers[Self.teamHeader] {
-            candidates = candidates.filter { $0.teamName == teamName }
-        }
-        guard let target = candidates.first else {
-            throw SlipwayError.notFound(
-                "no deployment '\(name)' in \(environment.rawValue) for your teams", code: "deployment_not_found")
-        }
-        guard candidates.count == 1 else {
-            throw SlipwayError.conflict(
-                "teams \(candidates.map { "'\($0.teamName)'" }.sorted().joined(separator: ", ")) each deploy '\(name)': "
-                    + "choose one with the X-Slipway-Team header", code: "ambiguous_endpoint")
-        }
-        return target
+        return try service.resolve(
+            name: name, caller: try context.requireCaller(), environment: environment,
+            team: request.headers[Self.teamHeader])
     }
 
     private func versionParameter(_ context: SlipwayRequestContext, _ target: LiveDeployment) throws -> Int {

@@ -70,6 +70,13 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 
     static func body(status: HTTPResponse.Status, code: String, message: String) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: envelope(code: code, message: message))))
+    }
+
+    /// `{"error":{"code":…,"message":…}}`
+    static func envelope(code: String, message: String) -> [UInt8] {
         struct Envelope: Encodable {
             struct Body: Encodable {
                 let code: String
@@ -78,8 +85,6 @@ struct ErrorMiddleware: RouterMiddleware {
             let error: Body
         }
         let data = (try? JSONCoding.encoder.encode(Envelope(error: .init(code: code, message: message)))) ?? Data()
-        return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return Array(data)
     }
 }

@@ -15,33 +15,7 @@ import Synchronization
 /// every other route log at `info`.
 struct RequestLoggingMiddleware: RouterMiddleware {
     typealias Context = SlipwayRequestContext
-    let metrics: any MetricsFactory
-    /// Counters and timers by method, route and status: the factory's lookups allocate on every call.
-    private let instruments = InstrumentCache()
-    /// Request IDs are a per-process random prefix and a sequence number: unique without a UUID each.
-    private let sequence = RequestSequence()
-    private let idPrefix = "req_" + String(UInt64.random(in: 0..<UInt64.max) >> 16, radix: 16)
-
-    init(registry: PrometheusCollectorRegistry) {
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.durationHistogramBuckets["slipway_http_request_duration_seconds"] = Self.buckets
-        self.metrics = factory
-    }
-
-    func instruments(method: String, route: String, status: Int) -> (Metrics.Counter, Metrics.Timer) {
-        let key = InstrumentKey(method: method, route: route, status: status)
-        if let found = instruments.entries.withLock({ $0[key] }) { return found }
-        let made = (
-            Metrics.Counter(
-                label: "slipway_http_requests_total",
-                dimensions: [("method", method), ("route", route), ("status", String(status))], factory: metrics),
-            Metrics.Timer(
-                label: "slipway_http_request_duration_seconds", dimensions: [("route", route)],
-                preferredDisplayUnit: .seconds, factory: metrics)
-        )
-        instruments.entries.withLock { $0[key] = made }
-        return made
-    }
+    let instrumentation: RequestInstrumentation
 
     static let requestIDHeader = HTTPField.Name("X-Request-Id")!
 
@@ -54,9 +28,7 @@ struct RequestLoggingMiddleware: RouterMiddleware {
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         var context = context
-        let requestID =
-            request.headers[Self.requestIDHeader].flatMap(Self.acceptedRequestID)
-            ?? idPrefix + "-" + String(sequence.value.wrappingAdd(1, ordering: .relaxed).newValue, radix: 16)
+        let requestID = instrumentation.requestID(client: request.headers[Self.requestIDHeader])
         context.requestID = requestID
         context.logger[metadataKey: "request_id"] = .string(requestID)
         let start = ContinuousClock.now
@@ -64,9 +36,7 @@ struct RequestLoggingMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - start
         response.headers[Self.requestIDHeader] = requestID
         let route = context.endpointPath ?? "NotFound"
-        let (counter, timer) = instruments(method: request.method.rawValue, route: route, status: response.status.code)
-        counter.increment()
-        timer.recordNanoseconds(elapsed.nanoseconds)
+        instrumentation.record(method: request.method.rawValue, route: route, status: response.status.code, elapsed: elapsed)
         let level: Logger.Level = response.status.code < 400 && Self.isQuiet(route) ? .debug : .info
         guard context.logger.logLevel <= level else { return response }
         context.logger.log(
@@ -93,8 +63,53 @@ struct RequestLoggingMiddleware: RouterMiddleware {
     }
 }
 
-final class InstrumentCache: Sendable {
-    let entries = Mutex<[InstrumentKey: (Metrics.Counter, Metrics.Timer)]>([:])
+/// Request IDs and per-route request metrics, shared by the router's middleware and the inference fast
+/// path so both count the same series and hand out IDs from one sequence.
+final class RequestInstrumentation: Sendable {
+    let metrics: any MetricsFactory
+    /// Counters and timers by method, route and status: the factory's lookups allocate on every call.
+    private let instruments = Mutex<[InstrumentKey: (Metrics.Counter, Metrics.Timer)]>([:])
+    /// Request IDs are a per-process random prefix and a sequence number: unique without a UUID each.
+    private let sequence = Atomic<UInt64>(0)
+    private let idPrefix = "req_" + String(UInt64.random(in: 0..<UInt64.max) >> 16, radix: 16) + "-"
+    /// `slipway_inference_fast_path_total`: requests the inference fast path answered (they are also in
+    /// `slipway_http_requests_total`).
+    let fastPathAnswered: Metrics.Counter
+
+    init(registry: PrometheusCollectorRegistry) {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["slipway_http_request_duration_seconds"] = RequestLoggingMiddleware.buckets
+        self.metrics = factory
+        self.fastPathAnswered = Metrics.Counter(label: "slipway_inference_fast_path_total", factory: factory)
+    }
+
+    /// The client's `X-Request-Id` if it is short and plain, else a new ID.
+    func requestID(client: String?) -> String {
+        client.flatMap(RequestLoggingMiddleware.acceptedRequestID)
+            ?? idPrefix + String(sequence.wrappingAdd(1, ordering: .relaxed).newValue, radix: 16)
+    }
+
+    /// Counts a request in `slipway_http_requests_total` and its duration in `slipway_http_request_duration_seconds`.
+    func record(method: String, route: String, status: Int, elapsed: Duration) {
+        let (counter, timer) = instruments(method: method, route: route, status: status)
+        counter.increment()
+        timer.recordNanoseconds(elapsed.nanoseconds)
+    }
+
+    private func instruments(method: String, route: String, status: Int) -> (Metrics.Counter, Metrics.Timer) {
+        let key = InstrumentKey(method: method, route: route, status: status)
+        if let found = instruments.withLock({ $0[key] }) { return found }
+        let made = (
+            Metrics.Counter(
+                label: "slipway_http_requests_total",
+                dimensions: [("method", method), ("route", route), ("status", String(status))], factory: metrics),
+            Metrics.Timer(
+                label: "slipway_http_request_duration_seconds", dimensions: [("route", route)],
+                preferredDisplayUnit: .seconds, factory: metrics)
+        )
+        instruments.withLock { $0[key] = made }
+        return made
+    }
 }
 
 /// Hashed without building a string per request.
@@ -104,9 +119,6 @@ struct InstrumentKey: Hashable {
     var status: Int
 }
 
-final class RequestSequence: Sendable {
-    let value = Atomic<UInt64>(0)
-}
 
 extension Duration {
     var nanoseconds: Int64 {

@@ -61,6 +61,32 @@ final class PredictionService: Sendable {
         self.logBuffer = logBuffer
     }
 
+    /// Finds the deployment `name` in `environment` among the caller's teams, then among endpoints other
+    /// teams shared with them; `team` (the `X-Slipway-Team` header) picks one when several teams use the name.
+    /// - Throws: ``SlipwayError`` 404 `deployment_not_found`, 409 `ambiguous_endpoint`.
+    func resolve(name: String, caller: Caller, environment: DeploymentEnvironment, team: String?) throws(SlipwayError)
+        -> LiveDeployment
+    {
+        let teams = caller.readableTeams
+        var candidates = registry.deployments(named: name, environment: environment, teams: teams)
+        if candidates.isEmpty {
+            candidates = registry.all.filter { live in
+                live.deployment.endpoint == name && live.deployment.environment == environment
+                    && !teams.isDisjoint(with: live.deployment.settings.sharedWith)
+            }
+        }
+        if let team { candidates = candidates.filter { $0.teamName == team } }
+        guard let target = candidates.first else {
+            throw .notFound("no deployment '\(name)' in \(environment.rawValue) for your teams", code: "deployment_not_found")
+        }
+        guard candidates.count == 1 else {
+            throw .conflict(
+                "teams \(candidates.map { "'\($0.teamName)'" }.sorted().joined(separator: ", ")) each deploy '\(name)': "
+                    + "choose one with the X-Slipway-Team header", code: "ambiguous_endpoint")
+        }
+        return target
+    }
+
     /// Predicts `request` on `target`.
     /// - Throws: ``SlipwayError``: 400 for input that does not fit the model, 404 for an unknown explicit
     ///   version, 429 (rate limit, quota) and 503 (overload, deadline) with `retryAfter`.
@@ -116,15 +142,86 @@ final class PredictionService: Sendable {
             record(target, version: chosen, rows: request.count, started: started, error: true)
             throw error
         }
-        let latency = record(target, version: result.version, rows: request.count, started: started, error: false)
-        if target.sampler.shouldSample(now: .now) {
-            logBuffer.append(
-                PredictionLogEntry(
-                    deployment: deployment.id, team: deployment.team, endpoint: deployment.endpoint,
-                    version: result.version, requestID: request.requestID, at: now(), latencyMicros: Int64(latency),
-                    inputs: request.inputsForLog(), outputs: Self.outputsJSON(result.outputs)))
-        }
+        succeeded(request, result, on: target, started: started)
         return result
+    }
+
+    /// The same prediction as ``predict(_:on:)``, done at once on the calling thread when it needs no
+    /// waiting: a local version (and a local fallback, if any) without a batching delay, a free admission
+    /// slot, and the rate limit and quota passing. Returns nil, having changed nothing, when it cannot be
+    /// done that way; the caller then takes ``predict(_:on:)``, which also answers every refusal.
+    ///
+    /// The inference fast path calls this on an event loop for small requests (see `InferenceFastPath`).
+    /// - Throws: ``SlipwayError`` when the version (and its fallback) failed or missed the deadline;
+    ///   recorded like ``predict(_:on:)`` records it.
+    func predictImmediately(_ request: PredictionRequest, on target: LiveDeployment) throws(SlipwayError)
+        -> PredictionResult?
+    {
+        let deployment = target.deployment
+        guard request.version == nil, request.features == target.featureCount,
+            deployment.settings.maxBatchDelayMicros == 0,
+            deployment.fallbackVersion.map({ target.versions[$0]?.predictor != nil }) ?? true
+        else { return nil }
+        let routes = target.split.routes
+        let chosen = routes.count == 1 ? routes[0].version : target.split.pick(random.withLock { $0.next() })
+        guard target.versions[chosen]?.predictor != nil else { return nil }
+        let started = ContinuousClock.now
+        if quota.monthlyRows != nil {
+            let used = monthRows.withLock { $0[deployment.team] ?? 0 } + usage.pendingRows(team: deployment.team.rawValue)
+            guard (try? quota.check(rowsUsed: used, rowsRequested: Int64(request.count), now: now())) != nil else {
+                return nil
+            }
+        }
+        guard target.admission.tryAcquire() else { return nil }
+        defer { target.admission.release() }
+        guard (try? rateLimiter.acquire(key: deployment.team.rawValue, now: started)) != nil else { return nil }
+
+        let deadline = started + .milliseconds(deployment.settings.timeoutMillis)
+        func run(_ version: Int) throws(SlipwayError) -> [PredictionOutput] {
+            guard let predictor = target.versions[version]?.predictor else {
+                throw .internal("version \(version) of '\(deployment.endpoint)' is not loaded")
+            }
+            let outputs = try predictor.predictOutputs(request.rows, rows: request.count)
+            guard ContinuousClock.now <= deadline else {
+                throw Self.deadlineExceeded(timeoutMillis: deployment.settings.timeoutMillis)
+            }
+            return outputs
+        }
+        var result: PredictionResult
+        do {
+            result = PredictionResult(version: chosen, outputs: try run(chosen), usedFallback: false)
+        } catch where Self.triesFallback(error) {
+            guard let fallback = deployment.fallbackVersion, fallback != chosen else {
+                record(target, version: chosen, rows: request.count, started: started, error: true)
+                throw error
+            }
+            record(target, version: chosen, rows: 0, started: started, error: true)
+            do {
+                result = PredictionResult(version: fallback, outputs: try run(fallback), usedFallback: true)
+            } catch {
+                record(target, version: fallback, rows: request.count, started: started, error: true)
+                throw error
+            }
+        } catch {
+            record(target, version: chosen, rows: request.count, started: started, error: true)
+            throw error
+        }
+        succeeded(request, result, on: target, started: started)
+        return result
+    }
+
+    /// Records a success and samples it into the prediction log.
+    private func succeeded(
+        _ request: PredictionRequest, _ result: PredictionResult, on target: LiveDeployment, started: ContinuousClock.Instant
+    ) {
+        let latency = record(target, version: result.version, rows: request.count, started: started, error: false)
+        guard target.sampler.shouldSample(now: .now) else { return }
+        let deployment = target.deployment
+        logBuffer.append(
+            PredictionLogEntry(
+                deployment: deployment.id, team: deployment.team, endpoint: deployment.endpoint,
+                version: result.version, requestID: request.requestID, at: now(), latencyMicros: Int64(latency),
+                inputs: request.inputsForLog(), outputs: Self.outputsJSON(result.outputs)))
     }
 
     static func deadlineExceeded(timeoutMillis: Int) -> SlipwayError {
