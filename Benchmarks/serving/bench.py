@@ -226,6 +226,32 @@ def cmd_table(a):
                      f"{fmt(median([r.get('wrk_cores') for r in hs]), 2)}/{fmt(median([r.get('foreign_cores') for r in hs]), 2)}"]
             out.append(row(cells) if md else "  ".join(x.rjust(w) for x, w in zip(cells, widths)))
     print("\n".join(out))
+    router_rows = []
+    for c in conns:
+        for m in models:
+            sw, ro = by.get(("slipway", m, c), {}), by.get(("router", m, c), {})
+            if not ro:
+                continue
+            gains = [rps(sw[k]) / rps(ro[k]) for k in reps if rps(sw.get(k)) and rps(ro.get(k))]
+            shares = [rps(ro[k]) / rps(trivial_for(c, m, k)) for k in reps if rps(ro.get(k)) and rps(trivial_for(c, m, k))]
+            p99s = [field(ro[k], "p99_ms") / field(ml[k], "p99_ms") for k in reps
+                    for ml in [by.get(("mlserver", m, c), {})] if field(ro.get(k), "p99_ms") and field(ml.get(k), "p99_ms")]
+            router_rows.append([m, str(c), fmt(median([rps(r) for r in ro.values()])),
+                                fmt(median([field(r, "p50_ms") for r in ro.values()]), 2),
+                                fmt(median([field(r, "p99_ms") for r in ro.values()]), 2),
+                                (fmt(median(gains), 2) + "x") if gains else "-", fmt(median(p99s), 3),
+                                fmt(median(shares), 2)])
+    if router_rows:
+        head2 = ["model", "conns", "router req/s", "p50 ms", "p99 ms", "fast/router", "p99 vs MLServer", "router/trivial"]
+        widths2 = [8, 5, 12, 8, 8, 11, 15, 14]
+        print()
+        print("The same requests through the router (the fast path declines a query string: ?environment=production):")
+        if md:
+            print(row(head2)); print(row(["---"] * len(head2)))
+        else:
+            print("  ".join(h.rjust(w) for h, w in zip(head2, widths2)))
+        for cells in router_rows:
+            print(row(cells) if md else "  ".join(x.rjust(w) for x, w in zip(cells, widths2)))
     print()
     print(f"{len(reps)} repetition(s); every figure is the median over them. req/s ratio = Slipway / MLServer (the "
           "MLServer run just before); p99 ratio = Slipway p99 / MLServer p99; Slipway/trivial = the prediction "

@@ -13,15 +13,17 @@
 #   /v2/models/{logreg,xgb,lgbm}/infer. It checks that both servers give the same P(y=1) for the request
 #   row, then runs wrk (1 thread, DUR s after a 3 s warm-up) for each model x {2, 32} connections: MLServer,
 #   then Slipway, then Slipway's GET /healthz (the framework's ceiling here), so each ratio comes from adjacent
-#   runs; REPEAT times over. It prints req/s, p50 and p99 side by side with the ratios (medians over the
+#   runs; REPEAT times over. With ROUTER=1 (default) each model also runs through the router instead of the
+#   inference fast path (the same request with ?environment=production, which the fast path hands over), after
+#   the /healthz run, for a second table: the fast path's gain and the router path's own figures. It prints req/s, p50 and p99 side by side with the ratios (medians over the
 #   repetitions), and stops both servers on exit (also on Ctrl-C).
 # Writes to $WORK (default /tmp/slipway-serving-bench): results.jsonl (one JSON line per wrk run, tagged
 #   with the run id), wrk_RUN_*.txt (raw wrk output), table_RUN.md, slipway.log, mlserver.log.
-# Takes: about 7 minutes per repetition with DUR=15 (18 runs of 3 + 15 s, each after waiting up to QUIET_WAIT s
+# Takes: about 7 minutes per repetition with DUR=15 (18 runs, 24 with ROUTER=1 of 3 + 15 s, each after waiting up to QUIET_WAIT s
 #   for the machine to calm down), plus the first release build (15+ minutes on 2 cores).
 # Knobs (environment): DUR=15  CONNS="2 32"  MODELS="logreg xgb lgbm"  REPEAT=1  LOG_LEVEL=info (Slipway's
 #   --log-level; at info, successful predictions and health checks are not logged)  QUIET_WAIT=20  BUILD=1  WORK  PEERS_WORK
-#   SLIPWAY_PORT=18080  MLSERVER_PORT=18090  MLSERVER_OMP_THREADS=1  TOL=1e-5 (largest accepted |P_slipway - P_mlserver|)
+#   ROUTER=1  SLIPWAY_PORT=18080  MLSERVER_PORT=18090  MLSERVER_OMP_THREADS=1  TOL=1e-5 (largest accepted |P_slipway - P_mlserver|)
 # Usage: Benchmarks/serving/run.sh            (from anywhere)
 set -euo pipefail
 
@@ -33,6 +35,7 @@ DUR=${DUR:-15}
 CONNS=${CONNS:-"2 32"}
 MODELS=${MODELS:-"logreg xgb lgbm"}
 REPEAT=${REPEAT:-1}
+ROUTER=${ROUTER:-1}
 LOG_LEVEL=${LOG_LEVEL:-info}
 QUIET_WAIT=${QUIET_WAIT:-20}
 BUILD=${BUILD:-1}
@@ -205,6 +208,11 @@ for rep in $(seq "$REPEAT"); do
         --server-pid "$slipway_pid"
       $BENCH wrk "${common[@]}" --rep "$rep" --pair "$m" --side slipway --model healthz --conns "$c" \
         --lua "$here/get.lua" --url "$SLIPWAY/healthz" --server-pid "$slipway_pid"
+      if [ "$ROUTER" = 1 ]; then
+        AUTH="Bearer $client_key" $BENCH wrk "${common[@]}" --rep "$rep" --side router --model "$m" --conns "$c" \
+          --lua "$lua_post" --body "$WORK/requests/slipway_$m.json" \
+          --url "$SLIPWAY/v2/models/$m/infer?environment=production" --server-pid "$slipway_pid"
+      fi
     done
   done
 done
