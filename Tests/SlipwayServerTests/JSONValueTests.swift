@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import Testing
 
 @testable import SlipwayServer
@@ -23,6 +24,27 @@ struct JSONValueTests {
     @Test("refuses what is not JSON", arguments: ["", "{", "[1,]", "{\"a\":01}", "tru", "\"\u{01}\"", "{\"a\" 1}", "1 2", "[-]", "\"\\x\""])
     func refuses(text: String) {
         #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(Array(text.utf8)) }
+    }
+
+    @Test("numbers parse to exactly what Double(String) gives, on the short-decimal path and off it")
+    func numbersAreCorrectlyRounded() throws {
+        var random = SeededGenerator(seed: 7)
+        var texts = ["0", "-0", "0.1", "0.2", "0.3", "1.7976931348623157e308", "5e-324", "123456789012345", "1234567890123456789",
+                     "0.000000000000000000001", "9007199254740993", "-1.833957", "2.5E+3", "0.1234567890123456789"]
+        for _ in 0..<3_000 {
+            let integerDigits = Int(random.next() % 9)
+            let fractionDigits = Int(random.next() % 24)
+            var text = random.next() % 2 == 0 ? "-" : ""
+            text += integerDigits == 0 ? "0" : String(1 + random.next() % 9) + (0..<integerDigits - 1).map { _ in String(random.next() % 10) }.joined()
+            if fractionDigits > 0 { text += "." + (0..<fractionDigits).map { _ in String(random.next() % 10) }.joined() }
+            if random.next() % 8 == 0 { text += "e" + String(Int(random.next() % 40) - 20) }
+            texts.append(text)
+        }
+        for text in texts {
+            let parsed = try JSONValue.parse(Array("[\(text)]".utf8)).array?.first?.number
+            let expected = try #require(Double(text))
+            #expect(parsed?.bitPattern == expected.bitPattern, "\(text): \(String(describing: parsed)) vs \(expected)")
+        }
     }
 
     @Test("nesting is limited")

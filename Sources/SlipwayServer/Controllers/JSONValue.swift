@@ -44,13 +44,16 @@ enum JSONValue: Sendable {
 
     /// Parses a complete document; throws ``ParseError`` on anything that is not JSON.
     static func parse(_ bytes: some Collection<UInt8>) throws -> JSONValue {
-        try Array(bytes).withUnsafeBufferPointer { buffer in
+        func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws -> JSONValue {
             var parser = Parser(bytes: buffer)
             let value = try parser.value(depth: 0)
             parser.skipWhitespace()
             guard parser.position == buffer.count else { throw ParseError() }
             return value
         }
+        // A request body is contiguous already: no copy.
+        if let parsed = try bytes.withContiguousStorageIfAvailable(parse) { return parsed }
+        return try Array(bytes).withUnsafeBufferPointer(parse)
     }
 
     private struct Parser {
@@ -141,21 +144,49 @@ enum JSONValue: Sendable {
             position += count
         }
 
+        /// Powers of ten a `Double` holds exactly.
+        static let exactPowersOfTen: [Double] = (0...22).map { power in
+            (0..<power).reduce(1.0) { value, _ in value * 10 }
+        }
+
         mutating func number() throws -> Double {
             let start = position
-            if position < bytes.count, bytes[position] == UInt8(ascii: "-") { position += 1 }
+            let negative = position < bytes.count && bytes[position] == UInt8(ascii: "-")
+            if negative { position += 1 }
             let digitsStart = position
-            while position < bytes.count, (48...57).contains(bytes[position]) { position += 1 }
+            // The digits as an integer, exact while there are at most 15 of them.
+            var mantissa: UInt64 = 0
+            var digits = 0
+            while position < bytes.count, (48...57).contains(bytes[position]) {
+                mantissa = mantissa &* 10 &+ UInt64(bytes[position] - 48)
+                digits += 1
+                position += 1
+            }
             guard position > digitsStart else { throw ParseError() }
             // No leading zeros ("01").
             if bytes[digitsStart] == 48, position - digitsStart > 1 { throw ParseError() }
+            var fractionDigits = 0
             if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
                 position += 1
                 let fraction = position
-                while position < bytes.count, (48...57).contains(bytes[position]) { position += 1 }
+                while position < bytes.count, (48...57).contains(bytes[position]) {
+                    mantissa = mantissa &* 10 &+ UInt64(bytes[position] - 48)
+                    digits += 1
+                    position += 1
+                }
                 guard position > fraction else { throw ParseError() }
+                fractionDigits = position - fraction
             }
-            if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
+            // Most numbers in a request are short decimals: an integer of at most 15 digits divided by an
+            // exact power of ten is correctly rounded (one IEEE division of two exact values), so they need
+            // no text conversion. Anything else (exponents, long mantissas) goes through `Double(String)`.
+            let exponentFollows =
+                position < bytes.count && (bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E"))
+            if !exponentFollows, digits <= 15, fractionDigits <= 22 {
+                let magnitude = Double(mantissa) / Self.exactPowersOfTen[fractionDigits]
+                return negative ? -magnitude : magnitude
+            }
+            if exponentFollows {
                 position += 1
                 if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
                     position += 1
