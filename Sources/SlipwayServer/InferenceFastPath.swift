@@ -159,13 +159,15 @@ final class InferenceFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let request = PredictionRequest(
             rows: parsed.rows.values, count: parsed.rows.count, features: parsed.rows.features, version: nil,
             requestID: requestID, inputsForLog: { String(buffer: body) })
-        var fields: HTTPFields = [.contentType: "application/json"]
+        // Appended, not set by name: each `HTTPFields` subscript write searches the fields first.
+        var fields = HTTPFields()
+        fields.append(HTTPField(name: .contentType, value: "application/json"))
         let status: HTTPResponse.Status
         let bytes: [UInt8]
         do {
             guard let result = try service.predictImmediately(request, on: target) else { return false }
             bytes = try PredictionController.inferResponse(parsed, result, target: target)
-            fields[PredictionController.versionHeader] = String(result.version)
+            fields.append(HTTPField(name: PredictionController.versionHeader, value: String(result.version)))
             status = .ok
         } catch {
             // The prediction ran and failed (its version and fallback, or the deadline): answered here as
@@ -183,12 +185,12 @@ final class InferenceFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 writer.raw("}")
                 bytes = writer.bytes
             }
-            if let retryAfter = failure.retryAfter { fields[.retryAfter] = String(retryAfter) }
+            if let retryAfter = failure.retryAfter { fields.append(HTTPField(name: .retryAfter, value: String(retryAfter))) }
         }
-        fields[RequestLoggingMiddleware.requestIDHeader] = requestID
-        fields[.contentLength] = String(bytes.count)
-        fields[.date] = date.now()
-        fields[.server] = "slipway"
+        fields.append(HTTPField(name: RequestLoggingMiddleware.requestIDHeader, value: requestID))
+        fields.append(HTTPField(name: .contentLength, value: String(bytes.count)))
+        fields.append(HTTPField(name: .date, value: date.now()))
+        fields.append(HTTPField(name: .server, value: "slipway"))
         let elapsed = ContinuousClock.now - started
         instrumentation.record(method: "POST", route: Self.route, status: status.code, elapsed: elapsed)
         instrumentation.fastPathAnswered.increment()
