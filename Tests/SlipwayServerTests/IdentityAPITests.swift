@@ -24,6 +24,11 @@ struct IdentityAPITests {
                 #expect(reply.headers[.wwwAuthenticate] == "Bearer")
             }
             #expect(try await client.call(.get, "/metrics", key: nil).status == .unauthorized)
+            // Blanks around the key are tolerated; inside it they are not.
+            let padded: HTTPFields = [.authorization: "Bearer \t \(server.adminKey) \t"]
+            #expect(try await client.call(.get, "/api/v1/teams", key: nil, headers: padded).status == .ok)
+            let split: HTTPFields = [.authorization: "Bearer \(server.adminKey.prefix(20)) \(server.adminKey.dropFirst(20))"]
+            #expect(try await client.call(.get, "/api/v1/teams", key: nil, headers: split).status == .unauthorized)
         }
     }
 

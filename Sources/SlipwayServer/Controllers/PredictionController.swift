@@ -423,10 +423,15 @@ struct OIPInferRequest {
                 "input '\(name)' needs a numeric \"datatype\" such as FP32 (got \(input["datatype"]?.string ?? "none"))",
                 code: "invalid_input")
         }
-        let dimensions = input["shape"]?.array?.compactMap { $0.number }.map { Int(exactly: $0) } ?? []
-        guard let shape = input["shape"]?.array, dimensions.count == shape.count, (1...2).contains(shape.count),
-            let dims = dimensions as? [Int], dims.allSatisfy({ $0 >= 0 && $0 <= 1 << 24 })
-        else {
+        var dims: [Int] = []
+        for dimension in input["shape"]?.array ?? [] {
+            guard let number = dimension.number, let size = Int(exactly: number), (0...(1 << 24)).contains(size) else {
+                dims.removeAll()
+                break
+            }
+            dims.append(size)
+        }
+        guard (1...2).contains(dims.count), dims.count == input["shape"]?.array?.count else {
             throw SlipwayError.badRequest(
                 "input '\(name)' needs \"shape\": [rows, \(features)] (or [\(features)] for one row)", code: "invalid_input")
         }
