@@ -354,21 +354,30 @@ struct RegistryAPITests {
 /// A raw TCP client for what an HTTP library will not do: send a truncated body and hang up.
 enum RawHTTP {
     static func sendTruncated(port: Int, head: String, bodyPrefix: [UInt8]) throws {
+        let fd = try connected(port: port)
+        defer { close(fd) }
+        let bytes = Array(head.utf8) + bodyPrefix
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        usleep(200_000)
+    }
+
+    /// A socket connected to 127.0.0.1:`port`; the caller closes it.
+    static func connected(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         try #require(fd >= 0)
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
+        let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        try #require(connected == 0)
-        let bytes = Array(head.utf8) + bodyPrefix
-        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        usleep(200_000)
+        guard result == 0 else {
+            close(fd)
+            throw SlipwayError.internal("cannot connect to 127.0.0.1:\(port)")
+        }
+        return fd
     }
 }

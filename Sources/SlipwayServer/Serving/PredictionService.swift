@@ -123,12 +123,8 @@ final class PredictionService: Sendable {
             result = PredictionResult(
                 version: chosen, outputs: try await run(request, version: chosen, on: target, deadline: deadline),
                 usedFallback: false)
-        } catch let error as SlipwayError where Self.triesFallback(error) {
-            guard let fallback = deployment.fallbackVersion, fallback != chosen, request.version == nil else {
-                record(target, version: chosen, rows: request.count, started: started, error: true)
-                throw error
-            }
-            record(target, version: chosen, rows: 0, started: started, error: true)
+        } catch let error as SlipwayError {
+            let fallback = try fallback(after: error, chosen: chosen, request, on: target, started: started)
             do {
                 result = PredictionResult(
                     version: fallback,
@@ -190,24 +186,35 @@ final class PredictionService: Sendable {
         var result: PredictionResult
         do {
             result = PredictionResult(version: chosen, outputs: try run(chosen), usedFallback: false)
-        } catch where Self.triesFallback(error) {
-            guard let fallback = deployment.fallbackVersion, fallback != chosen else {
-                record(target, version: chosen, rows: request.count, started: started, error: true)
-                throw error
-            }
-            record(target, version: chosen, rows: 0, started: started, error: true)
+        } catch {
+            let fallback = try fallback(after: error, chosen: chosen, request, on: target, started: started)
             do {
                 result = PredictionResult(version: fallback, outputs: try run(fallback), usedFallback: true)
             } catch {
                 record(target, version: fallback, rows: request.count, started: started, error: true)
                 throw error
             }
-        } catch {
-            record(target, version: chosen, rows: request.count, started: started, error: true)
-            throw error
         }
         succeeded(request, result, on: target, started: started)
         return result
+    }
+
+    /// After the chosen version failed with `error`: records the failure and returns the fallback version to
+    /// try, if the error is one a fallback may answer (the version's, not the request's), the deployment has
+    /// another version as fallback and the client did not ask for one version; otherwise records the
+    /// failure as final and throws `error`.
+    private func fallback(
+        after error: SlipwayError, chosen: Int, _ request: PredictionRequest, on target: LiveDeployment,
+        started: ContinuousClock.Instant
+    ) throws(SlipwayError) -> Int {
+        guard Self.triesFallback(error), let fallback = target.deployment.fallbackVersion, fallback != chosen,
+            request.version == nil
+        else {
+            record(target, version: chosen, rows: request.count, started: started, error: true)
+            throw error
+        }
+        record(target, version: chosen, rows: 0, started: started, error: true)
+        return fallback
     }
 
     /// Records a success and samples it into the prediction log.
