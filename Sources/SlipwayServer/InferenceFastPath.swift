@@ -49,7 +49,7 @@ final class InferenceFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private let enabled: Bool
 
     /// A qualifying request whose body is still arriving.
-    private var pending: (head: HTTPRequest, body: ByteBuffer)?
+    private var pending: Pending?
     /// Requests handed to the router whose response has not ended yet.
     private var withRouter = 0
     /// A shutdown notice held back while a request is pending, so the connection is not closed under it.
@@ -73,8 +73,9 @@ final class InferenceFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            if enabled, withRouter == 0, let length = Self.qualifyingLength(head) {
-                pending = (head, context.channel.allocator.buffer(capacity: length))
+            if enabled, withRouter == 0, let headers = Self.qualifying(head) {
+                pending = Pending(
+                    head: head, headers: headers, body: context.channel.allocator.buffer(capacity: headers.contentLength))
             } else {
                 toRouter(context, .head(head))
             }
@@ -90,7 +91,7 @@ final class InferenceFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         case .end:
             guard let request = pending else { return context.fireChannelRead(data) }
             pending = nil
-            if !answer(context, request.head, request.body) {
+            if !answer(context, request) {
                 handOver(context, request)
                 context.fireChannelRead(data)
             }
@@ -120,15 +121,55 @@ final class InferenceFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Deciding
 
-    /// The body length of a request this path may answer, or nil.
-    static func qualifyingLength(_ head: HTTPRequest) -> Int? {
-        guard head.method == .post, modelName(head.path) != nil,
-            let text = head.headerFields[.contentLength], let length = Int(text), length > 0, length <= maxBodyBytes,
-            head.headerFields[.authorization] != nil, head.headerFields[.expect] == nil,
-            head.headerFields[.transferEncoding] == nil,
-            !(head.headerFields[.connection]?.lowercased().contains("close") ?? false)
+    /// The headers of a request this path may answer, or nil.
+    static func qualifying(_ head: HTTPRequest) -> Headers? {
+        guard head.method == .post, modelName(head.path) != nil, let headers = Headers(head.headerFields),
+            headers.contentLength > 0, headers.contentLength <= maxBodyBytes, headers.authorization != nil
         else { return nil }
-        return length
+        return headers
+    }
+
+    /// A request whose body is still arriving.
+    struct Pending {
+        var head: HTTPRequest
+        var headers: Headers
+        var body: ByteBuffer
+    }
+
+    /// The header fields this path reads, found in one pass (each `HTTPFields` lookup by name is a search).
+    struct Headers {
+        var contentLength = 0
+        var authorization: String?
+        var environment: String?
+        var team: String?
+        var requestID: String?
+
+        /// Nil for what the router must answer: no or a repeated `Content-Length`, a repeated field this
+        /// path reads, `Expect`, `Transfer-Encoding`, `Connection: close`.
+        init?(_ fields: HTTPFields) {
+            var length: Int?
+            func once(_ value: String, into slot: inout String?) -> Bool {
+                guard slot == nil else { return false }
+                slot = value
+                return true
+            }
+            for field in fields {
+                switch field.name {
+                case .contentLength:
+                    guard length == nil, let value = Int(field.value) else { return nil }
+                    length = value
+                case .authorization: guard once(field.value, into: &authorization) else { return nil }
+                case PredictionController.environmentHeader: guard once(field.value, into: &environment) else { return nil }
+                case PredictionController.teamHeader: guard once(field.value, into: &team) else { return nil }
+                case RequestLoggingMiddleware.requestIDHeader: guard once(field.value, into: &requestID) else { return nil }
+                case .expect, .transferEncoding: return nil
+                case .connection: if field.value.lowercased().contains("close") { return nil }
+                default: break
+                }
+            }
+            guard let length else { return nil }
+            contentLength = length
+        }
     }
 
     /// `NAME` of `/v2/models/NAME/infer` (no query, no further segments), or nil.
@@ -140,23 +181,24 @@ final class InferenceFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Answers the request if it can be answered here; false, having changed nothing, if not.
-    private func answer(_ context: ChannelHandlerContext, _ head: HTTPRequest, _ body: ByteBuffer) -> Bool {
+    private func answer(_ context: ChannelHandlerContext, _ request: Pending) -> Bool {
         let started = ContinuousClock.now
+        let (head, headers, body) = (request.head, request.headers, request.body)
         guard let name = Self.modelName(head.path).map(String.init), ResourceName.isValid(name),
-            let header = head.headerFields[.authorization], header.hasPrefix("Bearer "),
+            let header = headers.authorization, header.hasPrefix("Bearer "),
             let token = APIKeyToken(parsing: AuthorizationMiddleware.trimmed(header.dropFirst("Bearer ".count))),
             let caller = identity.cachedCaller(token, at: now()),
             let environment = try? DeploymentEnvironment.parse(
-                head.headerFields[PredictionController.environmentHeader] ?? "production"),
+                headers.environment ?? "production"),
             let target = try? service.resolve(
                 name: name, caller: caller, environment: environment,
-                team: head.headerFields[PredictionController.teamHeader]),
+                team: headers.team),
             let parsed = try? PredictionController.inferRequest(body, target: target),
             PredictionController.outputsExist(parsed, target: target)
         else { return false }
 
-        let requestID = instrumentation.requestID(client: head.headerFields[RequestLoggingMiddleware.requestIDHeader])
-        let request = PredictionRequest(
+        let requestID = instrumentation.requestID(client: headers.requestID)
+        let prediction = PredictionRequest(
             rows: parsed.rows.values, count: parsed.rows.count, features: parsed.rows.features, version: nil,
             requestID: requestID, inputsForLog: { String(buffer: body) })
         // Appended, not set by name: each `HTTPFields` subscript write searches the fields first.
@@ -165,7 +207,7 @@ final class InferenceFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let status: HTTPResponse.Status
         let bytes: [UInt8]
         do {
-            guard let result = try service.predictImmediately(request, on: target) else { return false }
+            guard let result = try service.predictImmediately(prediction, on: target) else { return false }
             bytes = try PredictionController.inferResponse(parsed, result, target: target)
             fields.append(HTTPField(name: PredictionController.versionHeader, value: String(result.version)))
             status = .ok
@@ -218,7 +260,7 @@ final class InferenceFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Passes the pending request (head and the body so far) on to the router.
-    private func handOver(_ context: ChannelHandlerContext, _ request: (head: HTTPRequest, body: ByteBuffer)? = nil) {
+    private func handOver(_ context: ChannelHandlerContext, _ request: Pending? = nil) {
         guard let request = request ?? pending else { return }
         pending = nil
         toRouter(context, .head(request.head))

@@ -166,7 +166,7 @@ struct InferenceFastPathTests {
     }
 
     @Test("only POST /v2/models/NAME/infer with a small, known-length body and a key qualifies")
-    func qualifyingRequests() {
+    func qualifyingRequests() throws {
         func head(_ method: HTTPRequest.Method = .post, _ path: String = "/v2/models/fraud/infer", _ extra: HTTPFields = [:])
             -> HTTPRequest
         {
@@ -174,19 +174,30 @@ struct InferenceFastPathTests {
             for field in extra { fields[field.name] = field.value }
             return HTTPRequest(method: method, scheme: nil, authority: nil, path: path, headerFields: fields)
         }
-        #expect(InferenceFastPath.qualifyingLength(head()) == 300)
-        #expect(InferenceFastPath.qualifyingLength(head(.get)) == nil)
-        #expect(InferenceFastPath.qualifyingLength(head(.post, "/v2/models/fraud/versions/1/infer")) == nil)
-        #expect(InferenceFastPath.qualifyingLength(head(.post, "/v2/models/fraud/infer?environment=staging")) == nil)
-        #expect(InferenceFastPath.qualifyingLength(head(.post, "/v2/models//infer")) == nil)
-        #expect(InferenceFastPath.qualifyingLength(head(.post, "/v1/models/fraud:predict")) == nil)
-        #expect(InferenceFastPath.qualifyingLength(head(.post, "/v2/models/fraud/infer", [.connection: "close"])) == nil)
-        #expect(InferenceFastPath.qualifyingLength(head(.post, "/v2/models/fraud/infer", [.expect: "100-continue"])) == nil)
-        #expect(InferenceFastPath.qualifyingLength(head(.post, "/v2/models/fraud/infer", [.contentLength: "70000"])) == nil)
-        #expect(InferenceFastPath.qualifyingLength(head(.post, "/v2/models/fraud/infer", [.contentLength: "0"])) == nil)
+        #expect(InferenceFastPath.qualifying(head())?.contentLength == 300)
+        #expect(InferenceFastPath.qualifying(head(.get)) == nil)
+        #expect(InferenceFastPath.qualifying(head(.post, "/v2/models/fraud/versions/1/infer")) == nil)
+        #expect(InferenceFastPath.qualifying(head(.post, "/v2/models/fraud/infer?environment=staging")) == nil)
+        #expect(InferenceFastPath.qualifying(head(.post, "/v2/models//infer")) == nil)
+        #expect(InferenceFastPath.qualifying(head(.post, "/v1/models/fraud:predict")) == nil)
+        #expect(InferenceFastPath.qualifying(head(.post, "/v2/models/fraud/infer", [.connection: "close"])) == nil)
+        #expect(InferenceFastPath.qualifying(head(.post, "/v2/models/fraud/infer", [.expect: "100-continue"])) == nil)
+        #expect(InferenceFastPath.qualifying(head(.post, "/v2/models/fraud/infer", [.contentLength: "70000"])) == nil)
+        #expect(InferenceFastPath.qualifying(head(.post, "/v2/models/fraud/infer", [.contentLength: "0"])) == nil)
         var keyless = head()
         keyless.headerFields[.authorization] = nil
-        #expect(InferenceFastPath.qualifyingLength(keyless) == nil)
+        #expect(InferenceFastPath.qualifying(keyless) == nil)
+        let twice = HTTPRequest(
+            method: .post, scheme: nil, authority: nil, path: "/v2/models/fraud/infer",
+            headerFields: HTTPFields([
+                HTTPField(name: .contentLength, value: "300"), HTTPField(name: .authorization, value: "Bearer x"),
+                HTTPField(name: .authorization, value: "Bearer y"),
+            ]))
+        #expect(InferenceFastPath.qualifying(twice) == nil)
+        let headers = try #require(
+            InferenceFastPath.qualifying(
+                head(.post, "/v2/models/fraud/infer", [PredictionController.teamHeader: "fraud", .init("X-Request-Id")!: "r1"])))
+        #expect(headers.team == "fraud" && headers.requestID == "r1" && headers.environment == nil)
         #expect(InferenceFastPath.modelName("/v2/models/fraud-v2/infer") == "fraud-v2")
     }
 
