@@ -65,6 +65,27 @@ struct AdmissionControllerTests {
         #expect(order.values == ["a", "b", "c"])
     }
 
+    @Test("tryAcquire takes a free slot, never queues or jumps the queue, and counts no refusal")
+    func tryAcquire() async throws {
+        let admission = try Self.controller(maxConcurrent: 1, maxQueue: 2)
+        #expect(admission.tryAcquire())
+        #expect(!admission.tryAcquire())  // full
+        let latch = Latch()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await admission.withPermit(deadline: Self.farDeadline) { await latch.wait() } }
+            #expect(await eventually { admission.queued == 1 })
+            admission.release()  // the slot passes to the waiter, not to the next tryAcquire
+            #expect(await eventually { admission.queued == 0 && admission.inFlight == 1 })
+            #expect(!admission.tryAcquire())
+            latch.open()
+            try await group.waitForAll()
+        }
+        #expect(admission.tryAcquire())
+        admission.release()
+        #expect(admission.statistics == .init(
+            limits: try .init(maxConcurrent: 1, maxQueue: 2), inFlight: 0, queued: 0, rejected: 0, timedOut: 0))
+    }
+
     @Test("a waiter whose deadline passes throws deadline_exceeded and frees its queue slot")
     func deadlineExpiry() async throws {
         let admission = try Self.controller(maxConcurrent: 1, maxQueue: 1)
