@@ -162,6 +162,8 @@ public func buildApplication(
         datasets: platform.datasets, interval: configuration.freshnessInterval, logger: logger, now: platform.now)
     let schedules = ScheduleService(
         jobs: platform.jobs, interval: configuration.scheduleInterval, logger: logger, now: platform.now)
+    // No idle timeout: Hummingbird's connection-state handler sits after the fast path and does not see
+    // the requests it answers, so it would take a busy fast-path connection for an idle one.
     let server: HTTPServerBuilder =
         configuration.inferenceFastPath
         ? .http1(

@@ -37,8 +37,9 @@ final class InferenceFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The route this path answers, as the router and the metrics name it.
     static let route = "/v2/models/{model}/infer"
-    /// Bodies up to this size are handled on the event loop: a one-row request is a few hundred bytes,
-    /// and 64 KiB parses and predicts in well under a millisecond; bigger ones take the router.
+    /// Bodies up to this size are handled on the event loop (a one-row request is a few hundred bytes);
+    /// bigger ones take the router. The prediction itself must also fit
+    /// ``PredictionService/inlineBudget``, judged by the row cost measured when the version was warmed.
     static let maxBodyBytes = 64 * 1024
 
     private let service: PredictionService
@@ -73,7 +74,9 @@ final class InferenceFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            if enabled, withRouter == 0, let headers = Self.qualifying(head) {
+            // Not while the socket is not writable: the router's stream then stops reading, which this
+            // path (answering as it reads) would not.
+            if enabled, withRouter == 0, context.channel.isWritable, let headers = Self.qualifying(head) {
                 pending = Pending(
                     head: head, headers: headers, body: context.channel.allocator.buffer(capacity: headers.contentLength))
             } else {

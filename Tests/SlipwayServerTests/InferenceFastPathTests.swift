@@ -1,7 +1,10 @@
 import Foundation
+import Logging
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
+import NIOEmbedded
+import NIOHTTPTypes
 import SlipwayCore
 @testable import SlipwayServer
 import Testing
@@ -199,6 +202,33 @@ struct InferenceFastPathTests {
                 head(.post, "/v2/models/fraud/infer", [PredictionController.teamHeader: "fraud", .init("X-Request-Id")!: "r1"])))
         #expect(headers.team == "fraud" && headers.requestID == "r1" && headers.environment == nil)
         #expect(InferenceFastPath.modelName("/v2/models/fraud-v2/infer") == "fraud-v2")
+    }
+
+    @Test("while the socket is not writable, qualifying requests go to the router (which applies backpressure)")
+    func unwritableSocketsTakeTheRouter() async throws {
+        try await TestServer.with { server, _ in
+            var logger = Logger(label: "test")
+            logger.logLevel = .info
+            let channel = EmbeddedChannel(handler: InferenceFastPath(platform: server.platform, logger: logger))
+            let head = HTTPRequest(
+                method: .post, scheme: nil, authority: nil, path: "/v2/models/fraud/infer",
+                headerFields: [.contentLength: "2", .authorization: "Bearer x"])
+            // Writable: the fast path holds the request while its body arrives.
+            try channel.writeInbound(HTTPRequestPart.head(head))
+            #expect(try channel.readInbound(as: HTTPRequestPart.self) == nil)
+            // It cannot answer this one (an unknown key), so the whole request goes on, in order.
+            try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: "{}")))
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            #expect(try channel.readInbound(as: HTTPRequestPart.self) == .head(head))
+            #expect(try channel.readInbound(as: HTTPRequestPart.self) == .body(ByteBuffer(string: "{}")))
+            #expect(try channel.readInbound(as: HTTPRequestPart.self) == .end(nil))
+            try channel.writeOutbound(HTTPResponsePart.end(nil))  // the router's answer ends
+
+            channel.isWritable = false
+            try channel.writeInbound(HTTPRequestPart.head(head))
+            #expect(try channel.readInbound(as: HTTPRequestPart.self) == .head(head))
+            _ = try channel.finish()
+        }
     }
 
     @Test("Date headers are IMF-fixdate")

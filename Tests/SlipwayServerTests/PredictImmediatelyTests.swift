@@ -10,14 +10,24 @@ import Testing
 /// changed nothing.
 @Suite("Immediate predictions")
 struct PredictImmediatelyTests {
-    /// Answers `value` for every row, or fails as a broken model would.
+    /// Answers `value` for every row; or fails, as a broken model would, on any row that is not all zeros
+    /// (so it still loads: loading warms it with zeros); or takes `rowCost` per row.
     struct ScriptedPredictor: Predictor {
         var value: Float = 0.25
         var fails = false
+        var rowCost: Duration = .zero
+        /// `predictOutputs` answers rank 1 (`[rows]`), as some ONNX regressors do.
+        var rankOneOutputs = false
         init(artifact: [UInt8]) throws(SlipwayError) { throw .unprocessable("scripted only", code: "scripted") }
-        init(value: Float = 0.25, fails: Bool = false) {
+        init(value: Float = 0.25, fails: Bool = false, rowCost: Duration = .zero, rankOneOutputs: Bool = false) {
             self.value = value
             self.fails = fails
+            self.rowCost = rowCost
+            self.rankOneOutputs = rankOneOutputs
+        }
+        func predictOutputs(_ input: [Float], rows: Int) throws(SlipwayError) -> [PredictionOutput] {
+            let values = try predict(input, rows: rows)
+            return [PredictionOutput(name: "score", shape: rankOneOutputs ? [rows] : [rows, 1], data: .floats(values))]
         }
         var signature: ModelSignature {
             ModelSignature(
@@ -29,7 +39,11 @@ struct PredictImmediatelyTests {
         func predict(
             _ input: UnsafeBufferPointer<Float>, rows: Int, features: Int, into output: UnsafeMutableBufferPointer<Float>
         ) throws(SlipwayError) {
-            if fails { throw .internal("the scripted model failed") }
+            if fails, input.contains(where: { $0 != 0 }) { throw .internal("the scripted model failed") }
+            if rowCost > .zero {
+                let until = ContinuousClock.now + rowCost * rows
+                while ContinuousClock.now < until {}
+            }
             for row in 0..<rows { output[row] = value }
         }
     }
@@ -43,15 +57,22 @@ struct PredictImmediatelyTests {
     }
 
     static func target(
-        _ predictors: [Int: ScriptedPredictor], routes: [Int], fallback: Int? = nil,
+        _ predictors: [Int: ScriptedPredictor], routes: [Int], fallback: Int? = nil, upstream: [Int] = [],
         settings: ServingSettings = ServingSettings(maxConcurrent: 1)
     ) throws -> LiveDeployment {
         let deployment = Deployment(
             id: .random(), team: TeamID(trusted: "team_scripted"), endpoint: "scores", environment: .production,
             model: .random(), routes: routes.map { TrafficRoute(version: $0, weight: 1) }, fallbackVersion: fallback,
             settings: settings, revision: 1, createdBy: "test", createdAt: Date(), updatedAt: Date())
-        let versions = try predictors.mapValues { predictor in
+        var versions = try predictors.mapValues { predictor in
             try LoadedVersion(version: 0, digest: "d", predictor: predictor, settings: settings)
+        }
+        for version in upstream {
+            let client = UpstreamClient(
+                configuration: try UpstreamConfiguration(baseURL: "http://127.0.0.1:9", model: "remote"),
+                breaker: CircuitBreaker(name: "remote", configuration: try .init()))
+            versions[version] = try LoadedVersion(
+                version: version, digest: "u", signature: ScriptedPredictor().signature, upstream: client)
         }
         return try LiveDeployment(
             deployment: deployment, teamName: "scripted", modelName: "scores", versions: versions,
@@ -111,6 +132,46 @@ struct PredictImmediatelyTests {
             misshapen.features = 3
             #expect(try fresh.predictImmediately(misshapen, on: target) == nil)
             #expect(fresh.usage.isEmpty)
+        }
+    }
+
+    @Test("a split with an upstream version is never answered here, so the router draws each request once")
+    func splitsWithUpstreamVersions() async throws {
+        try await TestServer.with { server, _ in
+            let service = try Self.service(server)
+            let canary = try Self.target([1: ScriptedPredictor()], routes: [1, 2], upstream: [2])
+            for _ in 0..<40 { #expect(try service.predictImmediately(Self.request, on: canary) == nil) }
+            let upstreamFallback = try Self.target([1: ScriptedPredictor()], routes: [1], fallback: 2, upstream: [2])
+            #expect(try service.predictImmediately(Self.request, on: upstreamFallback) == nil)
+            #expect(service.usage.isEmpty)
+        }
+    }
+
+    @Test("a model too slow for the inline budget is left to the router")
+    func slowModels() async throws {
+        try await TestServer.with { server, _ in
+            let service = try Self.service(server)
+            let slow = try Self.target([1: ScriptedPredictor(rowCost: .milliseconds(1))], routes: [1])
+            #expect(try #require(slow.versions[1]).rowCost >= .milliseconds(1))
+            #expect(try service.predictImmediately(Self.request, on: slow) == nil)
+            let quick = try Self.target([1: ScriptedPredictor(rowCost: .microseconds(20))], routes: [1])
+            #expect(try service.predictImmediately(Self.request, on: quick) != nil)
+            var many = Self.request
+            many.count = 100
+            many.rows = [Float](repeating: 1, count: 200)
+            #expect(try service.predictImmediately(many, on: quick) == nil)  // 100 rows × 20 µs > 250 µs
+        }
+    }
+
+    @Test("answers in the batcher's form, as the router's path does, whatever predictOutputs says")
+    func batcherForm() async throws {
+        try await TestServer.with { server, _ in
+            let service = try Self.service(server)
+            let target = try Self.target([1: ScriptedPredictor(rankOneOutputs: true)], routes: [1])
+            let result = try #require(try service.predictImmediately(Self.request, on: target))
+            #expect(result.outputs == [PredictionOutput(name: "score", shape: [2, 1], data: .floats([0.25, 0.25]))])
+            let routed = try await service.predict(Self.request, on: target)
+            #expect(routed.outputs == result.outputs)
         }
     }
 }

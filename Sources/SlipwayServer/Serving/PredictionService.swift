@@ -154,13 +154,12 @@ final class PredictionService: Sendable {
         -> PredictionResult?
     {
         let deployment = target.deployment
-        guard request.version == nil, request.features == target.featureCount,
-            deployment.settings.maxBatchDelayMicros == 0,
-            deployment.fallbackVersion.map({ target.versions[$0]?.predictor != nil }) ?? true
+        // Decided before the split draws: a request handed over must not be drawn twice.
+        guard target.answersImmediately, request.version == nil, request.features == target.featureCount,
+            deployment.versions.allSatisfy({ Self.fitsInline(target.versions[$0], rows: request.count) })
         else { return nil }
         let routes = target.split.routes
         let chosen = routes.count == 1 ? routes[0].version : target.split.pick(random.withLock { $0.next() })
-        guard target.versions[chosen]?.predictor != nil else { return nil }
         let started = ContinuousClock.now
         if quota.monthlyRows != nil {
             let used = monthRows.withLock { $0[deployment.team] ?? 0 } + usage.pendingRows(team: deployment.team.rawValue)
@@ -174,10 +173,10 @@ final class PredictionService: Sendable {
 
         let deadline = started + .milliseconds(deployment.settings.timeoutMillis)
         func run(_ version: Int) throws(SlipwayError) -> [PredictionOutput] {
-            guard let predictor = target.versions[version]?.predictor else {
+            guard let loaded = target.versions[version] else {
                 throw .internal("version \(version) of '\(deployment.endpoint)' is not loaded")
             }
-            let outputs = try predictor.predictOutputs(request.rows, rows: request.count)
+            let outputs = try loaded.predictNow(request.rows, count: request.count)
             guard ContinuousClock.now <= deadline else {
                 throw Self.deadlineExceeded(timeoutMillis: deployment.settings.timeoutMillis)
             }
@@ -215,6 +214,17 @@ final class PredictionService: Sendable {
         }
         record(target, version: chosen, rows: 0, started: started, error: true)
         return fallback
+    }
+
+    /// CPU an immediate prediction may take on the calling thread (an event loop, for the fast path):
+    /// beyond it the request waits its turn on the cooperative pool instead, so one team's heavy model
+    /// never stalls the other connections sharing a loop.
+    static let inlineBudget = Duration.microseconds(250)
+
+    /// Whether `count` rows on `version` fit ``inlineBudget``, judged by the row cost measured at warm-up.
+    static func fitsInline(_ version: LoadedVersion?, rows count: Int) -> Bool {
+        guard let version, version.predictor != nil else { return false }
+        return version.rowCost * count <= inlineBudget
     }
 
     /// Records a success and samples it into the prediction log.

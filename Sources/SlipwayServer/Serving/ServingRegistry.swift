@@ -35,8 +35,16 @@ final class LoadedVersion: Sendable {
         self.upstream = upstream
         self.predictor = nil
         self.batcher = nil
+        self.rowCost = .zero
     }
 
+    /// What one row costs this version's runtime, measured when it was warmed; the inference fast path
+    /// predicts on an event loop only what this says fits its budget. Zero for an upstream version.
+    let rowCost: Duration
+
+    /// A local version, warmed: one row through the runtime (so the first request pays no first-call
+    /// costs), then the cheapest of three more one-row calls as ``rowCost``.
+    /// - Throws: ``SlipwayError`` when the runtime cannot predict a row of zeros.
     init(version: Int, digest: String, predictor: any Predictor, settings: ServingSettings) throws(SlipwayError) {
         self.version = version
         self.digest = digest
@@ -44,6 +52,15 @@ final class LoadedVersion: Sendable {
         self.upstream = nil
         self.signature = predictor.signature
         self.featureCount = predictor.featureCount
+        let zeros = [Float](repeating: 0, count: predictor.featureCount)
+        _ = try predictor.predictOutputs(zeros, rows: 1)
+        var cheapest = Duration.seconds(1)
+        for _ in 0..<3 {
+            let started = ContinuousClock.now
+            _ = try predictor.predictOutputs(zeros, rows: 1)
+            cheapest = min(cheapest, ContinuousClock.now - started)
+        }
+        self.rowCost = cheapest
         if predictor.signature.outputs.count <= 1 {
             batcher = Batcher(
                 predictor: predictor,
@@ -69,12 +86,22 @@ final class LoadedVersion: Sendable {
         }
         guard let predictor else { throw SlipwayError.internal("version \(version) has no runtime") }
         guard let batcher else { return try predictor.predictOutputs(rows, rows: count) }
-        let values = try await batcher.predict(rows: rows, count: count)
-        return [
-            PredictionOutput(
-                name: predictor.signature.outputs.first?.name ?? "output", shape: [count, predictor.outputCount],
-                data: .floats(values))
-        ]
+        return [batchOutput(try await batcher.predict(rows: rows, count: count), count: count, predictor)]
+    }
+
+    /// The same outputs as ``predict(_:count:deadline:)`` for a local version, computed on the calling
+    /// thread without the batcher: a version that batches answers in the batcher's form (its main output,
+    /// `[count, outputCount]` FP32), whatever `predictOutputs` would have said.
+    func predictNow(_ rows: [Float], count: Int) throws(SlipwayError) -> [PredictionOutput] {
+        guard let predictor else { throw .internal("version \(version) has no local runtime") }
+        guard batcher != nil else { return try predictor.predictOutputs(rows, rows: count) }
+        return [batchOutput(try predictor.predict(rows, rows: count), count: count, predictor)]
+    }
+
+    private func batchOutput(_ values: [Float], count: Int, _ predictor: any Predictor) -> PredictionOutput {
+        PredictionOutput(
+            name: predictor.signature.outputs.first?.name ?? "output", shape: [count, predictor.outputCount],
+            data: .floats(values))
     }
 }
 
@@ -93,6 +120,10 @@ final class LiveDeployment: Sendable {
     let usageEndpoint: String
     /// `statsKey#version` per version: the keys of the rows-served counters in `/metrics`.
     let rowsKeys: [Int: String]
+    /// Every version (routed and fallback) runs here and nothing waits for a batch: the precondition of
+    /// ``PredictionService/predictImmediately(_:on:)``, checked before the split draws, so handing a request
+    /// over never re-draws it (which would skew the split).
+    let answersImmediately: Bool
 
     init(
         deployment: Deployment, teamName: String, modelName: String, versions: [Int: LoadedVersion],
@@ -110,6 +141,9 @@ final class LiveDeployment: Sendable {
         self.statsKey = statsKey
         self.usageEndpoint = "\(deployment.endpoint)@\(deployment.environment.rawValue)"
         self.rowsKeys = Dictionary(uniqueKeysWithValues: versions.keys.map { ($0, "\(statsKey)#\($0)") })
+        self.answersImmediately =
+            deployment.settings.maxBatchDelayMicros == 0
+            && deployment.versions.allSatisfy { versions[$0]?.predictor != nil }
     }
 
     /// The features per row every version of this deployment expects (the first routed version's).
@@ -226,8 +260,7 @@ final class ServingRegistry: Sendable {
                 continue
             }
             let predictor = try await loadPredictor(version)
-            // Warm: one row through the whole path, so the first request pays no first-call costs.
-            _ = try predictor.predictOutputs([Float](repeating: 0, count: predictor.featureCount), rows: 1)
+            // Loading warms it: rows through the runtime, so the first request pays no first-call costs.
             versions[number] = try LoadedVersion(
                 version: number, digest: version.artifactDigest, predictor: predictor, settings: deployment.settings)
         }
