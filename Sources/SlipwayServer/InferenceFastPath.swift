@@ -224,11 +224,7 @@ final class InferenceFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 bytes = ErrorMiddleware.envelope(
                     code: failure.code, message: "internal error; report request ID \(requestID) to your platform admins")
             } else {
-                var writer = JSONWriter()
-                writer.raw("{\"error\":")
-                writer.string(failure.message)
-                writer.raw("}")
-                bytes = writer.bytes
+                bytes = PredictionController.oipError(failure.message)
             }
             if let retryAfter = failure.retryAfter { fields.append(HTTPField(name: .retryAfter, value: String(retryAfter))) }
         }

@@ -103,8 +103,9 @@ struct PredictionController {
             return try await body(target)
         } catch let error as SlipwayError {
             if error.kind == .internal { throw error }
-            var response = try Response.json(
-                ["error": error.message], status: ErrorMiddleware.status(for: error.kind))
+            var response = Response(
+                status: ErrorMiddleware.status(for: error.kind), headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: Self.oipError(error.message))))
             if let retryAfter = error.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
             return response
         }
@@ -121,6 +122,15 @@ struct PredictionController {
             status: .ok,
             headers: [.contentType: "application/json", Self.versionHeader: String(result.version)],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: try Self.inferResponse(parsed, result, target: target))))
+    }
+
+    /// An OIP v2 error body: `{"error": message}`.
+    static func oipError(_ message: String) -> [UInt8] {
+        var writer = JSONWriter()
+        writer.raw("{\"error\":")
+        writer.string(message)
+        writer.raw("}")
+        return writer.bytes
     }
 
     /// An OIP v2 infer body, parsed and checked against `target`'s signature.
